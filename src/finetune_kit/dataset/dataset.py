@@ -1,0 +1,350 @@
+"""`Dataset`: a training file (or in-memory rows) to check, count, price, split and write.
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Generator, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic_core
+from pydantic import BaseModel
+
+from finetune_kit.dataset.engine import (
+    SNIFF_LINES,
+    Method,
+    default_workers,
+    example_key,
+    iter_file_lines,
+    settings_for,
+    sniff_format,
+    validate_lines,
+    validate_path,
+)
+from finetune_kit.dataset.report import CostEstimate, ValidationReport
+from finetune_kit.exceptions import ConfigurationError, DatasetError
+
+__all__ = ["Dataset"]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class Dataset:
+    """Training examples from a JSONL file or from memory.
+
+    A file-backed dataset is never read whole: validation streams it (in parallel on large
+    files), so a multi-gigabyte file validates in bounded memory. Rows are plain JSON objects
+    (`dict`), in any training format: supervised chat (text, tools, images), DPO preference
+    pairs, reinforcement rows, or legacy prompt/completion.
+
+    Example:
+        ```python
+        ds = Dataset.from_jsonl("train.jsonl")
+        report = ds.validate(model="gpt-4o-mini-2024-07-18")
+        print(report)              # findings with line and field, stats, cost estimate
+        report.raise_for_errors()  # DatasetError if the provider would reject the file
+        ```
+
+    Added in 0.1.0.
+    """
+
+    __slots__ = ("_path", "_records", "source")
+
+    def __init__(self, *, path: Path | None = None, records: list[Any] | None = None) -> None:
+        if (path is None) == (records is None):
+            raise ConfigurationError(
+                "give exactly one of path= or records= (or use from_jsonl / from_records)"
+            )
+        self._path = path
+        self._records = records
+        self.source: str = str(path) if path is not None else "<records>"
+        """The file name, or `"<records>"`: what findings and errors name."""
+
+    # --- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def from_jsonl(cls, path: str | os.PathLike[str]) -> Dataset:
+        """Open a JSONL file (one JSON object per line). Nothing is read until it is used.
+
+        Raises:
+            FileNotFoundError: The file does not exist.
+
+        Added in 0.1.0.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"no such training file: {p}")
+        return cls(path=p)
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict[str, Any] | BaseModel]) -> Dataset:
+        """Build a dataset from rows: dicts, or pydantic models (dumped as JSON, unset fields dropped).
+
+        Raises:
+            DatasetError: A row can't be represented as JSON (names its 1-based position).
+
+        Added in 0.1.0.
+        """
+        rows: list[Any] = []
+        for i, rec in enumerate(records, start=1):
+            row: Any = (
+                rec.model_dump(mode="json", exclude_unset=True, by_alias=True)
+                if isinstance(rec, BaseModel)
+                else rec
+            )
+            try:
+                json.dumps(row)
+            except (TypeError, ValueError) as exc:
+                raise DatasetError(
+                    f"<records>:{i}: the row can't be written as JSON ({exc})",
+                    source="<records>",
+                    line=i,
+                ) from None
+            rows.append(row)
+        return cls(records=rows)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path | None:
+        """The file behind the dataset, or `None` for in-memory rows."""
+        return self._path
+
+    def __len__(self) -> int:
+        """The number of examples (non-blank lines)."""
+        if self._records is not None:
+            return len(self._records)
+        return sum(1 for raw in self._lines() if raw.strip())
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield each row as parsed JSON, skipping blank lines.
+
+        Raises:
+            DatasetError: A line is not valid JSON (names the file and line).
+        """
+        if self._records is not None:
+            yield from self._records
+            return
+        for line, raw in enumerate(self._lines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield pydantic_core.from_json(raw.removeprefix(_BOM) if line == 1 else raw)
+            except ValueError as exc:
+                raise DatasetError(
+                    f"{self.source}:{line}: not valid JSON ({str(exc).split(' at line ')[0]}); "
+                    "run validate() for every problem at once",
+                    source=self.source,
+                    line=line,
+                ) from None
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.source}>"
+
+    def _lines(self) -> Generator[bytes, None, None]:
+        """Each line as bytes, without its newline (records are dumped as compact JSON)."""
+        if self._path is not None:
+            yield from iter_file_lines(self._path)
+        else:
+            for row in self._records or ():
+                yield json.dumps(row, ensure_ascii=False).encode()
+
+    # --- validation and cost ----------------------------------------------------------------
+
+    def validate(
+        self,
+        *,
+        model: str,
+        method: Method | None = None,
+        validation: Dataset | str | os.PathLike[str] | None = None,
+        n_epochs: int | Literal["auto"] = "auto",
+        prices: dict[str, float] | None = None,
+        workers: int | None = None,
+        max_findings: int = 10_000,
+    ) -> ValidationReport:
+        """Check every line as the provider would, count tokens, and estimate the cost.
+
+        Validation never stops at the first problem: each finding names its line and field and
+        says how to fix it. Token counts use the tokenizer of `model`'s base model and need no
+        network.
+
+        Args:
+            model: The model to train (`ft:` and Azure names resolve to their base). It picks
+                the tokenizer, the training context and the price.
+            method: `"supervised"`, `"dpo"` or `"reinforcement"`. By default the format is
+                detected from the first 1,000 lines.
+            validation: A validation set to check for overlap with this one (leakage).
+            n_epochs: Epochs for the estimate, or `"auto"` for the cookbook heuristic.
+            prices: USD per 1M training tokens, by model, base or family; overrides the table.
+            workers: Processes for large files (default: the CPUs available; 1 = this process).
+            max_findings: Findings to list; beyond it they are counted in `counts` only.
+
+        Returns:
+            The report: `.ok`, `.errors`, `.warnings`, `.stats`, `.estimate`.
+
+        Added in 0.1.0.
+        """
+        if n_epochs != "auto" and not (isinstance(n_epochs, int) and 1 <= n_epochs <= 50):
+            raise ConfigurationError(
+                f"n_epochs must be 'auto' or an integer from 1 to 50, not {n_epochs!r}"
+            )
+        if method is not None and method not in ("supervised", "dpo", "reinforcement"):
+            raise ConfigurationError(
+                f"method must be 'supervised', 'dpo' or 'reinforcement', not {method!r}"
+            )
+        fmt = sniff_format(_head(self._lines(), SNIFF_LINES), method)
+        settings = settings_for(model, "chat" if fmt == "unknown" else fmt)
+        vkeys = None
+        if validation is not None:
+            other = (
+                validation if isinstance(validation, Dataset) else Dataset.from_jsonl(validation)
+            )
+            vkeys = other._keys()  # noqa: SLF001 - same class
+        if self._path is not None:
+            return validate_path(
+                self._path,
+                settings=settings,
+                workers=default_workers() if workers is None else workers,
+                validation_keys=vkeys,
+                n_epochs=n_epochs,
+                prices=prices,
+                max_findings=max_findings,
+            )
+        return validate_lines(
+            self._lines(),
+            source=self.source,
+            settings=settings,
+            validation_keys=vkeys,
+            n_epochs=n_epochs,
+            prices=prices,
+            max_findings=max_findings,
+        )
+
+    def estimate(
+        self,
+        *,
+        model: str,
+        n_epochs: int | Literal["auto"] = "auto",
+        prices: dict[str, float] | None = None,
+    ) -> CostEstimate:
+        """Return the training cost estimate (the `estimate` of a full validation).
+
+        Added in 0.1.0.
+        """
+        return self.validate(model=model, n_epochs=n_epochs, prices=prices).estimate
+
+    # --- duplicates, overlap, split ---------------------------------------------------------
+
+    def _keys(self) -> dict[int, int]:
+        keys: dict[int, int] = {}
+        for line, raw in enumerate(self._lines(), start=1):
+            if raw.strip():
+                keys.setdefault(example_key(raw.removeprefix(_BOM) if line == 1 else raw), line)
+        return keys
+
+    def duplicates(self) -> list[list[int]]:
+        """Return groups of 1-based lines holding the same example (byte-identical, trimmed).
+
+        Added in 0.1.0.
+        """
+        groups: dict[int, list[int]] = {}
+        for line, raw in enumerate(self._lines(), start=1):
+            if raw.strip():
+                groups.setdefault(
+                    example_key(raw.removeprefix(_BOM) if line == 1 else raw), []
+                ).append(line)
+        return [g for g in groups.values() if len(g) > 1]
+
+    def deduplicate(self) -> Dataset:
+        """Return an in-memory dataset keeping the first copy of each example, in order.
+
+        Added in 0.1.0.
+        """
+        seen: set[int] = set()
+        rows: list[Any] = []
+        for line, (raw, row) in enumerate(zip(self._lines_nonblank(), self, strict=True), start=1):
+            key = example_key(raw.removeprefix(_BOM) if line == 1 else raw)
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+        return Dataset(records=rows)
+
+    def _lines_nonblank(self) -> Iterator[bytes]:
+        return (raw for raw in self._lines() if raw.strip())
+
+    def overlap(self, other: Dataset | str | os.PathLike[str]) -> list[tuple[int, int]]:
+        """Return (line here, line there) for each example of this dataset also in `other`.
+
+        Added in 0.1.0.
+        """
+        theirs = (other if isinstance(other, Dataset) else Dataset.from_jsonl(other))._keys()  # noqa: SLF001
+        return [(line, theirs[k]) for k, line in self._keys().items() if k in theirs]
+
+    def split(self, test_size: float = 0.1, *, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """Split into (train, test), reproducibly.
+
+        Each example's side is decided by a hash of its content and `seed`, so the split is the
+        same on every machine and Python version, and an example keeps its side when others are
+        added. Exact duplicates land on the same side, so the split never leaks them.
+
+        Args:
+            test_size: A fraction in (0, 1) of the examples, or a count.
+            seed: Change it for a different split.
+
+        Returns:
+            Two in-memory datasets, each in the original order.
+
+        Added in 0.1.0.
+        """
+        rows = list(self)
+        n = len(rows)
+        n_test = round(n * test_size) if isinstance(test_size, float) else int(test_size)
+        if isinstance(test_size, float) and not 0 < test_size < 1:
+            raise ConfigurationError(f"test_size must be in (0, 1) or a count, not {test_size}")
+        if not 0 <= n_test <= n:
+            raise ConfigurationError(f"test_size {test_size} does not fit {n} examples")
+        salt = str(seed).encode()
+        raws = list(self._lines_nonblank())
+        ranked = sorted(
+            range(n),
+            key=lambda i: (
+                hashlib.blake2b(raws[i].strip(), digest_size=8, key=salt[:64]).digest(),
+                i,
+            ),
+        )
+        test_idx = set(ranked[:n_test])
+        # Keep duplicates together: a test example's copies go to test too.
+        test_keys = {example_key(raws[i]) for i in test_idx}
+        test_idx |= {i for i in range(n) if example_key(raws[i]) in test_keys}
+        train = [rows[i] for i in range(n) if i not in test_idx]
+        test = [rows[i] for i in range(n) if i in test_idx]
+        return Dataset(records=train), Dataset(records=test)
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def to_jsonl(self, path: str | os.PathLike[str]) -> Path:
+        """Write the examples as UTF-8 JSONL (no BOM, no blank lines); return the path.
+
+        Added in 0.1.0.
+        """
+        out = Path(path)
+        with out.open("wb") as f:
+            for row in self:
+                f.write(json.dumps(row, ensure_ascii=False).encode())
+                f.write(b"\n")
+        return out
+
+
+def _head(lines: Generator[bytes, None, None], n: int) -> Iterator[bytes]:
+    try:
+        for i, raw in enumerate(lines):
+            if i >= n:
+                break
+            yield raw
+    finally:
+        lines.close()

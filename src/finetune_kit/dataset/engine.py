@@ -1,0 +1,473 @@
+"""The streaming validation engine: lines in, a `ValidationReport` out.
+
+A file is read line by line (or, when it is large, cut into line-aligned chunks that worker
+processes check in parallel); each line is parsed, checked and counted once, and only compact
+per-example numbers are kept, so memory stays flat however large the file is.
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import threading
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pydantic_core
+
+from finetune_kit.dataset.catalog import model_info
+from finetune_kit.dataset.checks import LineChecker, detect_format, family_of
+from finetune_kit.dataset.codes import CODES
+from finetune_kit.dataset.cost import estimate_cost
+from finetune_kit.dataset.report import (
+    DatasetStats,
+    Distribution,
+    Finding,
+    Format,
+    ValidationReport,
+)
+from finetune_kit.dataset.tokens import TokenCounter
+
+__all__ = ["Method", "Settings", "example_key", "validate_lines", "validate_path"]
+
+Method = Literal["supervised", "dpo", "reinforcement"]
+
+MIN_EXAMPLES = 10
+SNIFF_LINES = 1000
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+_VISION_FAMILIES = frozenset({"gpt-4o", "gpt-4.1", "unknown"})
+_METHOD_FORMAT: dict[str, Format] = {
+    "supervised": "chat",
+    "dpo": "dpo",
+    "reinforcement": "reinforcement",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a worker needs to check lines on its own."""
+
+    model: str
+    fmt: Format
+    encoding: str
+    vision_model: bool
+
+
+def example_key(raw: bytes) -> int:
+    """Return the duplicate-detection key of a line: a 64-bit hash of its stripped bytes.
+
+    Added in 0.1.0.
+    """
+    return int.from_bytes(hashlib.blake2b(raw.strip(), digest_size=8).digest(), "little")
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """Per-example numbers and findings of a run of lines; line numbers relative to its start."""
+
+    lines: int = 0
+    rows: int = 0
+    ex_line: array[int] = field(default_factory=lambda: array("q"))
+    tokens: array[int] = field(default_factory=lambda: array("q"))
+    assistant: array[int] = field(default_factory=lambda: array("q"))
+    messages: array[int] = field(default_factory=lambda: array("q"))
+    keys: array[int] = field(default_factory=lambda: array("Q"))
+    no_system: int = 0
+    no_user: int = 0
+    images: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+
+class _LineWorker:
+    def __init__(self, settings: Settings) -> None:
+        self.checker = LineChecker(settings.fmt, vision_model=settings.vision_model)
+        self.counter = TokenCounter(settings.encoding)
+
+    def run(self, lines: Iterable[bytes], *, first: bool) -> ChunkResult:
+        res = ChunkResult()
+        findings = res.findings
+        check = self.checker.check
+        plan_tokens = self.counter.plan
+        from_json = pydantic_core.from_json
+        n = 0
+        for line_bytes in lines:
+            raw = line_bytes
+            n += 1
+            if n == 1 and first and raw.startswith(_BOM):
+                findings.append(
+                    _finding(
+                        "bom",
+                        1,
+                        None,
+                        "the file starts with a UTF-8 byte-order "
+                        "mark (BOM): save it as UTF-8 without BOM",
+                    )
+                )
+                raw = raw[len(_BOM) :]
+            try:
+                obj = from_json(raw, allow_inf_nan=False)
+            except ValueError as exc:
+                if not raw.strip():
+                    findings.append(_finding("blank_line", n, None, "blank line: remove it"))
+                    continue
+                res.rows += 1
+                obj = _diagnose(raw, n, exc, findings)
+                if obj is None:
+                    continue
+            else:
+                res.rows += 1
+            plan = check(obj, n, findings)
+            if plan is None:
+                continue
+            tokens, assistant = plan_tokens(plan)
+            res.ex_line.append(n)
+            res.tokens.append(tokens)
+            res.assistant.append(assistant)
+            res.messages.append(plan.messages)
+            res.keys.append(example_key(raw))
+            res.no_system += not plan.has_system
+            res.no_user += not plan.has_user
+            res.images += plan.images
+        res.lines = n
+        return res
+
+
+def _finding(code: str, line: int | None, fld: str | None, message: str) -> Finding:
+    return Finding(severity=CODES[code].severity, code=code, line=line, field=fld, message=message)
+
+
+def _diagnose(raw: bytes, line: int, exc: ValueError, findings: list[Finding]) -> object | None:
+    """Explain why a line did not parse; return the object if it parses once repaired."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        findings.append(
+            _finding(
+                "invalid_utf8",
+                line,
+                None,
+                f"byte {err.start + 1} is not valid UTF-8: re-save the file as UTF-8",
+            )
+        )
+        repaired = raw.decode("utf-8", errors="replace").encode()
+        try:
+            parsed: object = pydantic_core.from_json(repaired, allow_inf_nan=False)
+        except ValueError as exc2:
+            exc = exc2
+        else:
+            return parsed
+    reason = str(exc).split(" at line ")[0]
+    column = str(exc).rsplit("column ", 1)[-1] if "column " in str(exc) else "?"
+    findings.append(
+        _finding(
+            "invalid_json",
+            line,
+            None,
+            f"not valid JSON at column {column}: {reason} (each line must be one complete JSON "
+            "object; check quotes, commas and brackets)",
+        )
+    )
+    return None
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+def settings_for(model: str, fmt: Format) -> Settings:
+    """Settings for checking `fmt` lines for `model`."""
+    info = model_info(model)
+    return Settings(
+        model=model,
+        fmt=fmt,
+        encoding=info.encoding,
+        vision_model=info.family in _VISION_FAMILIES,
+    )
+
+
+def sniff_format(lines: Iterable[bytes], method: Method | None) -> Format:
+    """The file's format: from `method` when given, else from its first lines."""
+    if method is not None:
+        return _METHOD_FORMAT[method]
+    families: Counter[Format] = Counter()
+    for raw in lines:
+        try:
+            obj = pydantic_core.from_json(raw.lstrip(_BOM))
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            families[family_of(obj)] += 1
+    return detect_format(families)
+
+
+@dataclass(slots=True)
+class _Merged:
+    settings: Settings
+    source: str
+    max_findings: int
+    validation_keys: dict[int, int] | None
+    lines: int = 0
+    rows: int = 0
+    tokens: array[int] = field(default_factory=lambda: array("q"))
+    assistant: array[int] = field(default_factory=lambda: array("q"))
+    messages: array[int] = field(default_factory=lambda: array("q"))
+    no_system: int = 0
+    no_user: int = 0
+    images: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    findings: list[Finding] = field(default_factory=list)
+    seen: dict[int, int] = field(default_factory=dict)
+
+    def add(self, chunk: ChunkResult) -> None:
+        offset = self.lines
+        for f in chunk.findings:
+            self._keep(
+                f
+                if not offset or f.line is None
+                else f.model_copy(update={"line": f.line + offset})
+            )
+        context = model_info(self.settings.model).training_context
+        seen = self.seen
+        vkeys = self.validation_keys
+        for i, rel in enumerate(chunk.ex_line):
+            line = rel + offset
+            key = chunk.keys[i]
+            first = seen.setdefault(key, line)
+            if first != line:
+                self._keep(
+                    _finding(
+                        "duplicate_example",
+                        line,
+                        None,
+                        f"same example as line {first}: remove one copy",
+                    )
+                )
+            if vkeys is not None and key in vkeys:
+                self._keep(
+                    _finding(
+                        "train_validation_overlap",
+                        line,
+                        None,
+                        f"also line {vkeys[key]} of the validation set: remove it "
+                        "from one of them, or the validation loss is meaningless",
+                    )
+                )
+            tokens = chunk.tokens[i]
+            if context is not None and tokens > context:
+                self._keep(
+                    _finding(
+                        "example_too_long",
+                        line,
+                        None,
+                        f"{tokens:,} tokens, over the {context:,}-token training "
+                        "context of this model: it will be truncated; shorten or "
+                        "split it",
+                    )
+                )
+        self.tokens.extend(chunk.tokens)
+        self.assistant.extend(chunk.assistant)
+        self.messages.extend(chunk.messages)
+        self.no_system += chunk.no_system
+        self.no_user += chunk.no_user
+        self.images += chunk.images
+        self.rows += chunk.rows
+        self.lines += chunk.lines
+
+    def _keep(self, f: Finding) -> None:
+        self.counts[f.code] += 1
+        if len(self.findings) < self.max_findings:
+            self.findings.append(f)
+
+    def report(
+        self, n_epochs: int | Literal["auto"], prices: dict[str, float] | None
+    ) -> ValidationReport:
+        s = self.settings
+        info = model_info(s.model)
+        if not info.known:
+            self._keep(
+                _finding(
+                    "unknown_model",
+                    None,
+                    None,
+                    f"finetune-kit does not know {s.model!r}: tokens are counted with "
+                    "o200k_base and no context limit is checked",
+                )
+            )
+        if self.rows < MIN_EXAMPLES:
+            self._keep(
+                _finding(
+                    "too_few_examples",
+                    None,
+                    None,
+                    f"{self.rows} example(s) (non-blank lines): the API requires at least {MIN_EXAMPLES} "
+                    "(50-100 good ones usually show an improvement)",
+                )
+            )
+        if s.fmt == "completion":
+            self._keep(
+                _finding(
+                    "legacy_format",
+                    None,
+                    None,
+                    "prompt/completion rows only fit the legacy babbage-002 and "
+                    "davinci-002 models: convert them to chat 'messages'",
+                )
+            )
+        context = info.training_context
+        tokens = list(self.tokens)
+        capped = sum(min(t, context) for t in tokens) if context is not None else sum(tokens)
+        ordered = sorted(self.findings, key=lambda f: -1 if f.line is None else f.line)
+        stats = DatasetStats(
+            rows=self.rows,
+            examples=len(tokens),
+            messages_per_example=Distribution.of(list(self.messages)),
+            tokens_per_example=Distribution.of(tokens),
+            assistant_tokens_per_example=Distribution.of(list(self.assistant)),
+            total_tokens=sum(tokens),
+            training_context=context,
+            examples_over_context=sum(t > context for t in tokens) if context is not None else 0,
+            examples_without_system=self.no_system,
+            examples_without_user=self.no_user,
+            images=self.images,
+        )
+        return ValidationReport(
+            source=self.source,
+            format=s.fmt,
+            model=s.model,
+            encoding=s.encoding,
+            errors=tuple(f for f in ordered if f.severity == "error"),
+            warnings=tuple(f for f in ordered if f.severity == "warning"),
+            counts=dict(sorted(self.counts.items())),
+            omitted=sum(self.counts.values()) - len(self.findings),
+            stats=stats,
+            estimate=estimate_cost(
+                model=s.model,
+                fmt=s.fmt,
+                examples=len(tokens),
+                tokens_per_epoch=capped,
+                n_epochs=n_epochs,
+                prices=prices,
+            ),
+        )
+
+
+def validate_lines(
+    lines: Iterable[bytes],
+    *,
+    source: str,
+    settings: Settings,
+    validation_keys: dict[int, int] | None = None,
+    n_epochs: int | Literal["auto"] = "auto",
+    prices: dict[str, float] | None = None,
+    max_findings: int = 10_000,
+) -> ValidationReport:
+    """Validate lines in this process.
+
+    Added in 0.1.0.
+    """
+    merged = _Merged(settings, source, max_findings, validation_keys)
+    merged.add(_LineWorker(settings).run(lines, first=True))
+    return merged.report(n_epochs, prices)
+
+
+def iter_file_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a file, without their newline, read in binary."""
+    with path.open("rb") as f:
+        for raw in f:
+            yield raw[:-1] if raw.endswith(b"\n") else raw
+
+
+def validate_path(
+    path: Path,
+    *,
+    settings: Settings,
+    workers: int,
+    validation_keys: dict[int, int] | None = None,
+    n_epochs: int | Literal["auto"] = "auto",
+    prices: dict[str, float] | None = None,
+    max_findings: int = 10_000,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> ValidationReport:
+    """Validate a file, in `workers` processes when it is large enough to pay off.
+
+    Added in 0.1.0.
+    """
+    size = path.stat().st_size
+    context = _fork_context()
+    if workers <= 1 or context is None or size < min(PARALLEL_MIN_BYTES, chunk_bytes * 2):
+        return validate_lines(
+            iter_file_lines(path),
+            source=str(path),
+            settings=settings,
+            validation_keys=validation_keys,
+            n_epochs=n_epochs,
+            prices=prices,
+            max_findings=max_findings,
+        )
+    merged = _Merged(settings, str(path), max_findings, validation_keys)
+    bounds = _chunk_bounds(path, size, chunk_bytes)
+    # Load the tokenizer before forking so that every worker inherits it.
+    TokenCounter(settings.encoding)
+    with context.Pool(workers, initializer=_init_worker, initargs=(settings,)) as pool:
+        for chunk in pool.imap(_work, [(str(path), a, b) for a, b in bounds]):
+            merged.add(chunk)
+    return merged.report(n_epochs, prices)
+
+
+def default_workers() -> int:
+    """The CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _fork_context() -> multiprocessing.context.BaseContext | None:
+    # Only fork a single-threaded process: forking with threads can deadlock, and "spawn" would
+    # re-import the user's __main__ (a script without a main guard would run again).
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        return None
+    return multiprocessing.get_context("fork")
+
+
+def _chunk_bounds(path: Path, size: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    with path.open("rb") as f:
+        while start < size:
+            f.seek(min(start + chunk_bytes, size))
+            if f.tell() < size:
+                f.readline()
+            end = f.tell()
+            bounds.append((start, end))
+            start = end
+    return bounds
+
+
+_worker: _LineWorker | None = None
+
+
+def _init_worker(settings: Settings) -> None:
+    global _worker  # noqa: PLW0603 - one checker per worker process
+    _worker = _LineWorker(settings)
+
+
+def _work(job: tuple[str, int, int]) -> ChunkResult:
+    path, start, end = job
+    if _worker is None:  # pragma: no cover - the pool initializer always runs first
+        raise RuntimeError("worker not initialised")
+    with Path(path).open("rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    return _worker.run(lines, first=start == 0)
