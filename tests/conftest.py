@@ -1,0 +1,21 @@
+"""Root test configuration.
+
+`pytest_httpx2` is loaded explicitly: without it, `respx.mock(using="httpcore2")` silently mocks
+nothing and requests would leave for the network. `tests/test_guards.py` checks it stays so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytest_httpx2"]
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ELLE = Path(__file__).resolve().parents[1] / "src" / "finetune_kit" / "data" / "elle.jsonl"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,113 @@
+"""The `finetune-kit` command: exit codes, output, and one clear line for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from finetune_kit.cli import main
+from finetune_kit.cli.main import bundled_dataset
+from tests.offline import block_network
+
+
+def _bad_file(tmp_path: Path) -> Path:
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    rows = [
+        json.dumps(
+            {
+                **good,
+                "messages": [
+                    *good["messages"],
+                    {"role": "user", "content": f"{i}"},
+                    {"role": "assistant", "content": "b"},
+                ],
+            }
+        )
+        for i in range(11)
+    ]
+    rows[3] = (
+        '{"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "a"}]}'
+    )
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_demo_runs_offline_on_the_bundled_dataset(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`finetune-kit demo` validates the bundled Elle data without a network and exits 0."""
+    block_network(monkeypatch)
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "10 row(s), 10 counted as chat examples for gpt-4o-mini-2024-07-18 [o200k_base]" in out
+    assert "786 tokens × 10 epochs (auto, cookbook heuristic) = 7,860 billed tokens" in out
+
+
+def test_validate_exits_0_on_a_valid_file(capsys: pytest.CaptureFixture[str]) -> None:
+    """A valid file exits 0 and prints the readable report."""
+    assert main(["validate", str(bundled_dataset()), "--model", "gpt-4o-mini-2024-07-18"]) == 0
+    assert "OK: 0 error(s), 0 warning(s)" in capsys.readouterr().out
+
+
+def test_validate_exits_1_and_names_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file with an error exits 1 and names file, line, field and code."""
+    path = _bad_file(tmp_path)
+    assert main(["validate", str(path), "--model", "gpt-4o-mini-2024-07-18"]) == 1
+    assert f"{path}:4: messages[0].content [empty_content]" in capsys.readouterr().out
+
+
+def test_validate_json_is_machine_readable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--json` prints the report as JSON with ok, error_count and counts."""
+    assert main(["validate", str(_bad_file(tmp_path)), "--model", "gpt-4o", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert (data["ok"], data["error_count"], data["counts"]) == (False, 1, {"empty_content": 1})
+
+
+def test_strict_fails_on_warnings(tmp_path: Path) -> None:
+    """`--strict` turns warnings into a failing exit code."""
+    path = tmp_path / "dup.jsonl"
+    row = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}'
+    path.write_text("\n".join([row] * 10) + "\n", encoding="utf-8")
+    assert main(["validate", str(path), "--model", "gpt-4o"]) == 0
+    assert main(["validate", str(path), "--model", "gpt-4o", "--strict"]) == 1
+
+
+def test_estimate_prints_the_estimate(capsys: pytest.CaptureFixture[str]) -> None:
+    """`estimate` prints billed tokens and the overridden price."""
+    args = ["estimate", str(bundled_dataset()), "--model", "gpt-4.1-mini-2025-04-14"]
+    assert main([*args, "--price", "5", "--n-epochs", "2"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        "786 tokens × 2 epochs = 1,572 billed tokens ≈ $0.01 at $5/1M (prices= argument)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["validate", "missing.jsonl", "--model", "gpt-4o"],
+            "no such training file: missing.jsonl",
+        ),
+        (["validate", "BUNDLED", "--model", "gpt-4o", "--n-epochs", "many"], "--n-epochs must be"),
+        (["validate", "BUNDLED", "--model", "gpt-4o", "--n-epochs", "99"], "n_epochs must be"),
+    ],
+    ids=["missing-file", "epochs-not-a-number", "epochs-out-of-range"],
+)
+def test_bad_input_gets_one_line_and_exit_2(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad input prints a single error line on stderr and exits 2, never a traceback."""
+    argv = [str(bundled_dataset()) if a == "BUNDLED" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("finetune-kit: error: ")
+    assert expected in err
+    assert "Traceback" not in err

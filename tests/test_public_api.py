@@ -1,0 +1,67 @@
+"""The public surface: sorted, complete, documented, and pure where promised."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import finetune_kit
+from finetune_kit.dataset import CODES
+
+SRC = Path(finetune_kit.__file__).resolve().parent
+ROOT = SRC.parents[1]
+
+
+def test_all_is_sorted_and_every_name_exists() -> None:
+    """`__all__` is sorted and each name in it is importable from the package."""
+    assert finetune_kit.__all__ == sorted(finetune_kit.__all__)
+    for name in finetune_kit.__all__:
+        assert getattr(finetune_kit, name) is not None
+
+
+def test_version_comes_from_the_installed_metadata() -> None:
+    """`finetune_kit.__version__` is the installed distribution's version."""
+    from importlib.metadata import version
+
+    assert finetune_kit.__version__ == version("finetune-kit")
+
+
+def test_public_objects_have_docstrings_with_added_in() -> None:
+    """Every public class and function says what it does and when it was added."""
+    for name in finetune_kit.__all__:
+        obj = getattr(finetune_kit, name)
+        doc = obj.__doc__ or ""
+        assert doc.strip(), name
+        assert "Added in" in doc, name
+
+
+def test_dataset_package_does_no_network_io() -> None:
+    """The dataset layer is pure: it imports no HTTP client, socket or openai module."""
+    banned = {"openai", "httpx", "httpx2", "socket", "requests", "urllib"}
+    for path in (SRC / "dataset").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in banned, f"{path.name} imports {name}"
+
+
+def test_docs_list_every_finding_code_with_its_severity() -> None:
+    """The Datasets guide's code table matches the CODES registry exactly."""
+    text = (ROOT / "docs" / "guides" / "datasets.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([a-z0-9_]+)` \| (error|warning) \|", text, flags=re.MULTILINE))
+    assert rows == {code.name: code.severity for code in CODES.values()}
+
+
+def test_readme_starts_with_the_two_setup_commands() -> None:
+    """The README's first code block holds exactly the main job and the test command."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["uv run finetune-kit demo", "uv run pytest"]
