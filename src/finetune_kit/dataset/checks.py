@@ -150,9 +150,12 @@ class LineChecker:
     Added in 0.1.0.
     """
 
-    def __init__(self, fmt: Format, *, vision_model: bool = True) -> None:
+    def __init__(
+        self, fmt: Format, *, vision_model: bool = True, legacy_model: bool = False
+    ) -> None:
         self.fmt = fmt
         self.vision_model = vision_model
+        self.legacy_model = legacy_model
         self._line = 0
         self._out: list[Finding] = []
 
@@ -394,8 +397,9 @@ class LineChecker:
                     "'functions' is deprecated: declare them as 'tools' "
                     '[{"type": "function", "function": {...}}]',
                 )
-            if not isinstance(value, list) or not value:
-                self.add("wrong_type", path, f"'{key}' must be a non-empty array")
+            if not isinstance(value, list) or (key == "functions" and not value):
+                kind = "a non-empty array" if key == "functions" else "an array"
+                self.add("wrong_type", path, f"'{key}' must be {kind}")
                 continue
             names = names if names is not None else set()
             for i, tool in enumerate(value):
@@ -481,8 +485,8 @@ class LineChecker:
                 open_calls = {}
             if role == "assistant":
                 open_calls = self._tool_calls(msg, mpath, plan, tools)
-        if open_calls:
-            self._unanswered(open_calls)
+        # A conversation may end on the tool call itself: that is how a model is taught when to
+        # call a tool. Only a call the conversation moves on from unanswered is an error.
         return all_dicts
 
     def _unanswered(self, open_calls: dict[str, str]) -> None:
@@ -543,7 +547,7 @@ class LineChecker:
             plan.has_user = True
         allowed_keys = _KEYS_BY_ROLE[role]
         for key in msg:
-            if key not in allowed_keys:
+            if key not in allowed_keys and key != "weight":  # weight: invalid_weight below
                 self.add(
                     "unknown_key",
                     f"{path}.{key}",
@@ -575,7 +579,7 @@ class LineChecker:
                     f"{path}.weight",
                     "'weight' is only allowed on assistant messages",
                 )
-            elif isinstance(weight, bool) or weight not in (0, 1):
+            elif type(weight) is not int or weight not in (0, 1):
                 self.add(
                     "invalid_weight", f"{path}.weight", "'weight' must be 0 (skip) or 1 (train)"
                 )
@@ -598,7 +602,8 @@ class LineChecker:
             return
         content = msg["content"]
         if isinstance(content, str):
-            self._check_text_content(content, cpath)
+            if content or role != "assistant" or not msg.get("tool_calls"):
+                self._check_text_content(content, cpath)
             self._text(content, cpath, plan)
             if role == "assistant":
                 plan.assistant.append(content)

@@ -85,6 +85,9 @@ CODES: dict[str, Code] = {
             "train_validation_overlap", _E, "A training example also appears in the validation set."
         ),
         Code("example_too_long", _W, "Longer than the model's training context; it is truncated."),
+        Code(
+            "model_format_mismatch", _E, "The row's format does not fit the model (chat vs legacy)."
+        ),
         Code("unknown_model", _W, "A model finetune-kit does not know: counts use o200k_base."),
     )
 }

@@ -45,6 +45,7 @@ PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 _VISION_FAMILIES = frozenset({"gpt-4o", "gpt-4.1", "unknown"})
+_LEGACY_FAMILIES = frozenset({"babbage-002", "davinci-002"})
 _METHOD_FORMAT: dict[str, Format] = {
     "supervised": "chat",
     "dpo": "dpo",
@@ -60,6 +61,7 @@ class Settings:
     fmt: Format
     encoding: str
     vision_model: bool
+    legacy_model: bool = False
 
 
 def example_key(raw: bytes) -> int:
@@ -190,6 +192,7 @@ def settings_for(model: str, fmt: Format) -> Settings:
         fmt=fmt,
         encoding=info.encoding,
         vision_model=info.family in _VISION_FAMILIES,
+        legacy_model=info.family in _LEGACY_FAMILIES,
     )
 
 
@@ -311,14 +314,27 @@ class _Merged:
                     "(50-100 good ones usually show an improvement)",
                 )
             )
-        if s.fmt == "completion":
+        if s.fmt == "completion" and s.legacy_model:
             self._keep(
                 _finding(
                     "legacy_format",
                     None,
                     None,
-                    "prompt/completion rows only fit the legacy babbage-002 and "
-                    "davinci-002 models: convert them to chat 'messages'",
+                    f"prompt/completion rows train the legacy {info.family}; current models "
+                    "train on chat 'messages' and are usually the better choice",
+                )
+            )
+        elif (s.fmt == "completion") != s.legacy_model and self.rows:
+            self._keep(
+                _finding(
+                    "model_format_mismatch",
+                    None,
+                    None,
+                    f"{info.family} trains on prompt/completion rows only: convert the file or "
+                    "pick a chat model"
+                    if s.legacy_model
+                    else "prompt/completion rows only fit babbage-002 and davinci-002: convert "
+                    "them to chat 'messages', or pick one of those models",
                 )
             )
         context = info.training_context
