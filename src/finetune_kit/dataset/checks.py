@@ -686,7 +686,7 @@ class LineChecker:
             )
             return
         detail = image.get("detail", "auto")
-        if detail not in _DETAILS:
+        if not isinstance(detail, str) or detail not in _DETAILS:
             self.add(
                 "invalid_value", f"{path}.image_url.detail", "'detail' must be auto, low or high"
             )

@@ -98,7 +98,7 @@ class Dataset:
                 else rec
             )
             try:
-                json.dumps(row)
+                json.dumps(row, allow_nan=False)
             except (TypeError, ValueError) as exc:
                 raise DatasetError(
                     f"<records>:{i}: the row can't be written as JSON ({exc})",
@@ -134,7 +134,7 @@ class Dataset:
             if not raw.strip():
                 continue
             try:
-                yield pydantic_core.from_json(raw.removeprefix(_BOM) if line == 1 else raw)
+                yield pydantic_core.from_json(raw, allow_inf_nan=False)
             except ValueError as exc:
                 raise DatasetError(
                     f"{self.source}:{line}: not valid JSON ({str(exc).split(' at line ')[0]}); "
@@ -147,12 +147,19 @@ class Dataset:
         return f"<Dataset {self.source}>"
 
     def _lines(self) -> Generator[bytes, None, None]:
-        """Each line as bytes, without its newline (records are dumped as compact JSON)."""
+        """Each line as bytes, without its newline or a leading BOM (records dumped as JSON)."""
         if self._path is not None:
-            yield from iter_file_lines(self._path)
+            lines = iter_file_lines(self._path)
+            try:
+                first = next(lines, None)
+                if first is not None:
+                    yield first.removeprefix(_BOM)
+                yield from lines
+            finally:
+                lines.close()
         else:
             for row in self._records or ():
-                yield json.dumps(row, ensure_ascii=False).encode()
+                yield json.dumps(row, ensure_ascii=False, allow_nan=False).encode()
 
     # --- validation and cost ----------------------------------------------------------------
 
@@ -189,7 +196,7 @@ class Dataset:
 
         Added in 0.1.0.
         """
-        if n_epochs != "auto" and not (isinstance(n_epochs, int) and 1 <= n_epochs <= 50):
+        if n_epochs != "auto" and not (type(n_epochs) is int and 1 <= n_epochs <= 50):
             raise ConfigurationError(
                 f"n_epochs must be 'auto' or an integer from 1 to 50, not {n_epochs!r}"
             )
@@ -244,7 +251,7 @@ class Dataset:
         keys: dict[int, int] = {}
         for line, raw in enumerate(self._lines(), start=1):
             if raw.strip():
-                keys.setdefault(example_key(raw.removeprefix(_BOM) if line == 1 else raw), line)
+                keys.setdefault(example_key(raw), line)
         return keys
 
     def duplicates(self) -> list[list[int]]:
@@ -267,8 +274,8 @@ class Dataset:
         """
         seen: set[int] = set()
         rows: list[Any] = []
-        for line, (raw, row) in enumerate(zip(self._lines_nonblank(), self, strict=True), start=1):
-            key = example_key(raw.removeprefix(_BOM) if line == 1 else raw)
+        for raw, row in zip(self._lines_nonblank(), self, strict=True):
+            key = example_key(raw)
             if key not in seen:
                 seen.add(key)
                 rows.append(row)
@@ -288,9 +295,10 @@ class Dataset:
     def split(self, test_size: float = 0.1, *, seed: int = 0) -> tuple[Dataset, Dataset]:
         """Split into (train, test), reproducibly.
 
-        Each example's side is decided by a hash of its content and `seed`, so the split is the
-        same on every machine and Python version, and an example keeps its side when others are
-        added. Exact duplicates land on the same side, so the split never leaks them.
+        Examples are ranked by a hash of their content and `seed` and the first `test_size` go to
+        test, so the split is the same on every machine and Python version, whatever the order of
+        the rows. Exact duplicates land on the same side (test may grow by their copies), so the
+        split never leaks them.
 
         Args:
             test_size: A fraction in (0, 1) of the examples, or a count.
@@ -335,7 +343,7 @@ class Dataset:
         out = Path(path)
         with out.open("wb") as f:
             for row in self:
-                f.write(json.dumps(row, ensure_ascii=False).encode())
+                f.write(json.dumps(row, ensure_ascii=False, allow_nan=False).encode())
                 f.write(b"\n")
         return out
 

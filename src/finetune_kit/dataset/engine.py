@@ -10,12 +10,13 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import multiprocessing
 import os
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -231,13 +232,13 @@ class _Merged:
 
     def add(self, chunk: ChunkResult) -> None:
         offset = self.lines
-        for f in chunk.findings:
-            self._keep(
-                f
-                if not offset or f.line is None
-                else f.model_copy(update={"line": f.line + offset})
-            )
+        shifted = [
+            f if not offset or f.line is None else f.model_copy(update={"line": f.line + offset})
+            for f in chunk.findings
+        ]
+        extra: list[Finding] = []
         context = model_info(self.settings.model).training_context
+        keep = extra.append
         seen = self.seen
         vkeys = self.validation_keys
         for i, rel in enumerate(chunk.ex_line):
@@ -245,7 +246,7 @@ class _Merged:
             key = chunk.keys[i]
             first = seen.setdefault(key, line)
             if first != line:
-                self._keep(
+                keep(
                     _finding(
                         "duplicate_example",
                         line,
@@ -254,7 +255,7 @@ class _Merged:
                     )
                 )
             if vkeys is not None and key in vkeys:
-                self._keep(
+                keep(
                     _finding(
                         "train_validation_overlap",
                         line,
@@ -265,7 +266,7 @@ class _Merged:
                 )
             tokens = chunk.tokens[i]
             if context is not None and tokens > context:
-                self._keep(
+                keep(
                     _finding(
                         "example_too_long",
                         line,
@@ -275,6 +276,9 @@ class _Merged:
                         "split it",
                     )
                 )
+        # Line order, whatever the chunking: the max_findings cap then keeps the same findings.
+        for f in heapq.merge(shifted, extra, key=lambda f: f.line or 0):
+            self._keep(f)
         self.tokens.extend(chunk.tokens)
         self.assistant.extend(chunk.assistant)
         self.messages.extend(chunk.messages)
@@ -394,7 +398,7 @@ def validate_lines(
     return merged.report(n_epochs, prices)
 
 
-def iter_file_lines(path: Path) -> Iterator[bytes]:
+def iter_file_lines(path: Path) -> Generator[bytes, None, None]:
     """The lines of a file, without their newline, read in binary."""
     with path.open("rb") as f:
         for raw in f:
