@@ -1,0 +1,47 @@
+"""Published platform facts the simulator reproduces: model shutdown dates, aliases, the wind-down.
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+__all__ = ["ALIASES", "DEFAULT_SHUTDOWN_DATES", "WIND_DOWN", "day_of"]
+
+DEFAULT_SHUTDOWN_DATES: dict[str, str | None] = {
+    "gpt-4o-2024-08-06": "2027-01-14",
+    "gpt-4o-2024-11-20": "2027-01-14",
+    "gpt-4o-mini-2024-07-18": "2027-01-14",
+    "gpt-4.1-2025-04-14": "2027-01-14",
+    "gpt-4.1-mini-2025-04-14": "2027-01-14",
+    "gpt-4.1-nano-2025-04-14": "2026-10-23",
+    "o4-mini-2025-04-16": "2026-10-23",
+    "gpt-3.5-turbo-0125": "2026-10-23",
+    "gpt-4-0613": "2026-10-23",
+    "babbage-002": None,
+    "davinci-002": None,
+}
+"""Base models and their shutdown dates, as published (OpenAI's deprecations page and reports
+quoting it; the 2026-10-23 dates are third-party reports). Fine-tuned models share their base's
+date. Pass `shutdown_dates=` to the simulator to change them."""
+
+ALIASES: dict[str, str] = {
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4.1": "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14",
+    "o4-mini": "o4-mini-2025-04-16",
+    "gpt-3.5-turbo": "gpt-3.5-turbo-0125",
+    "gpt-35-turbo-0125": "gpt-3.5-turbo-0125",
+}
+"""Model aliases and Azure spellings, resolved to the dated snapshot a job reports."""
+
+WIND_DOWN = 1_799_193_600
+"""2027-01-06T00:00:00Z: from then on OpenAI accepts no new fine-tuning jobs (Azure still does)."""
+
+
+def day_of(timestamp: float) -> str:
+    """The UTC date of a Unix time, as `YYYY-MM-DD`."""
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).date().isoformat()
