@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openai import AsyncOpenAI, AzureOpenAI, OpenAI
 
@@ -30,6 +30,9 @@ from finetune_kit.testing.jobs import JobRecord
 from finetune_kit.testing.platform import DEFAULT_SHUTDOWN_DATES
 from finetune_kit.testing.records import BatchRecord, FileRecord, Flavor, Timing, UploadRecord
 from finetune_kit.testing.wire import ApiError, SimRequest, SimResponse
+
+if TYPE_CHECKING:
+    import respx
 
 __all__ = ["Simulator"]
 
@@ -229,6 +232,15 @@ class Simulator:
             http_client=module.Client(transport=self.transport()),
             **kwargs,
         )
+
+    def mock(self, *, base_url: str | None = None, using: str | None = None) -> respx.MockRouter:
+        """A respx router answering from this simulator (see `finetune_kit.testing.respx_mock`).
+
+        Added in 0.1.0.
+        """
+        from finetune_kit.testing.respx_mock import mount  # noqa: PLC0415 - respx is optional
+
+        return mount(self, base_url=base_url, using=using)
 
     # --- ids and time -----------------------------------------------------------------------
 
