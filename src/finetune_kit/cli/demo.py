@@ -53,7 +53,9 @@ def run_demo(options: DemoOptions, *, out: Callable[[str], None] = print) -> int
 
     real = options.simulator is None and bool(os.environ.get("OPENAI_API_KEY"))
     if real:
-        out(f"\nOPENAI_API_KEY is set: this will train on the real API (estimate: {report.estimate}).")
+        out(
+            f"\nOPENAI_API_KEY is set: this will train on the real API (estimate: {report.estimate})."
+        )
         if not options.yes and not _confirm("Spend it? [y/N] "):
             out("Nothing was uploaded or spent. Run with --yes to go ahead.")
             return 0
@@ -125,14 +127,19 @@ def _new_events(client: OpenAI, job_id: str, seen: set[str]) -> list[Any]:
     return list(reversed(fresh))
 
 
-def _chat(client: OpenAI, model: str, system: str, prompt: str, sleep: Callable[[float], None]) -> tuple[str, int]:
+def _chat(
+    client: OpenAI, model: str, system: str, prompt: str, sleep: Callable[[float], None]
+) -> tuple[str, int]:
     from openai import NotFoundError  # noqa: PLC0415
 
     for attempt in range(10):
         try:
             response = client.chat.completions.create(
                 model=model,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+                messages=[
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": prompt},
+                ],
             )
         except NotFoundError:
             # A new model can take a few minutes to be served after its job succeeds.

@@ -9,19 +9,24 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from finetune_kit.dataset import Dataset, ValidationReport
 from finetune_kit.exceptions import FinetuneKitError
+
+if TYPE_CHECKING:
+    from finetune_kit.testing.server import SimulatorServer
 
 __all__ = ["DEMO_MODEL", "bundled_dataset", "main"]
 
 DEMO_MODEL = "gpt-4o-mini-2024-07-18"
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+SIM_HOST, SIM_PORT = "127.0.0.1", 8000
 
 
 def bundled_dataset() -> Path:
@@ -59,6 +64,31 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument(
                 "--strict", action="store_true", help="exit 1 on warnings as well as errors"
             )
+
+    sim = sub.add_parser("sim", help="the offline simulator of the fine-tuning API")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")
+    serve = sim_sub.add_parser(
+        "serve",
+        help="serve the simulator over HTTP, for any client in any language",
+        description="Serve the offline simulator of the fine-tuning API over HTTP until Ctrl-C. "
+        "Point a client at it with OPENAI_BASE_URL=<the printed URL> and any OPENAI_API_KEY. "
+        "State lives in memory: it is gone when the server stops.",
+    )
+    serve.add_argument(
+        "--host",
+        default=SIM_HOST,
+        help=f"address to listen on (default {SIM_HOST}: this machine only)",
+    )
+    serve.add_argument(
+        "--port", default=str(SIM_PORT), help=f"TCP port (default {SIM_PORT}; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--speed",
+        default="1",
+        help="how many times faster than real time the simulated clock runs (default 1): "
+        "with --speed 60, a 5-minute fine-tuning job takes 5 seconds",
+    )
+    serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
 
@@ -71,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "sim":
+            return _sim_serve(args)
         return _validate(args)
     except (FinetuneKitError, OSError) as exc:
         print(f"finetune-kit: error: {exc}", file=sys.stderr)
@@ -118,6 +150,44 @@ def _demo(args: argparse.Namespace) -> int:
         print("The dataset has errors: fix them (each names its line and field) and run again.")
         return EXIT_INVALID
     print(f"Ready to upload: {report.stats.examples} examples. Nothing was sent anywhere.")
+    return EXIT_OK
+
+
+def _sim_server(args: argparse.Namespace) -> SimulatorServer:
+    """The server `sim serve` runs, bound to its port but not yet serving."""
+    from finetune_kit.testing import ScaledClock, Simulator  # noqa: PLC0415 - loads the SDK
+    from finetune_kit.testing.server import SimulatorServer  # noqa: PLC0415
+
+    try:
+        port = int(args.port)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise FinetuneKitError(f"--port must be a number from 0 to 65535, not {args.port!r}")
+    try:
+        speed = float(args.speed)
+    except ValueError:
+        speed = math.nan
+    if not (math.isfinite(speed) and speed > 0):
+        raise FinetuneKitError(
+            f"--speed must be a positive number (60 runs 60 times faster), not {args.speed!r}"
+        )
+    sim = Simulator(clock=ScaledClock(speed))
+    try:
+        return SimulatorServer(sim, host=args.host, port=port, verbose=args.verbose)
+    except OSError as exc:
+        hint = " (try another --port, or --port 0)" if port else ""
+        reason = exc.strerror or str(exc)
+        raise FinetuneKitError(f"cannot listen on {args.host}:{port}: {reason}{hint}") from None
+
+
+def _sim_serve(args: argparse.Namespace) -> int:
+    server = _sim_server(args)
+    print(f"finetune-kit simulator listening on {server.base_url} (OPENAI_BASE_URL)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("finetune-kit simulator stopped", file=sys.stderr)
     return EXIT_OK
 
 

@@ -69,7 +69,7 @@ class FileRecord:
         status = self.status(now)
         if flavor == "azure" and status == "uploaded":
             status = "pending"
-        return {
+        body: dict[str, Any] = {
             "id": self.id,
             "object": "file",
             "bytes": len(self.content),
@@ -77,9 +77,13 @@ class FileRecord:
             "filename": self.filename,
             "purpose": self.purpose,
             "status": status,
-            "status_details": self.error if status == "error" else None,
-            "expires_at": self.expires_at,
         }
+        # Optional fields are left out rather than sent as null, as the schema types them.
+        if status == "error":
+            body["status_details"] = self.error
+        if self.expires_at is not None:
+            body["expires_at"] = self.expires_at
+        return body
 
 
 @dataclass(slots=True)
@@ -131,15 +135,15 @@ class BatchRecord:
     total: int
     output_file_id: str | None = None
     error_file_id: str | None = None
-    cancelled_at: int | None = None
+    cancelling_at: int | None = None
     failed: int = 0
     completed: int = 0
     model: str | None = None
 
     def status(self, now: float, phase: float) -> str:
         """The status at `now`, each phase lasting `phase` seconds."""
-        if self.cancelled_at is not None:
-            return "cancelled"
+        if self.cancelling_at is not None:
+            return "cancelling" if now < self.cancelling_at + phase else "cancelled"
         elapsed = now - self.created_at
         if elapsed < phase:
             return "validating"
@@ -150,11 +154,25 @@ class BatchRecord:
         return "completed"
 
     def to_api(self, now: float, phase: float) -> dict[str, Any]:
-        """The `Batch` JSON."""
+        """The `Batch` JSON (fields that don't apply yet are left out, as the schema types them)."""
         status = self.status(now, phase)
         t0 = self.created_at
         done = status == "completed"
-        return {
+        started = self.cancelling_at is None or self.cancelling_at >= t0 + phase
+        optional: dict[str, Any] = {
+            "in_progress_at": int(t0 + phase) if started and now >= t0 + phase else None,
+            "finalizing_at": int(t0 + 2 * phase) if status in ("finalizing", "completed") else None,
+            "completed_at": int(t0 + 3 * phase) if done else None,
+            "cancelling_at": self.cancelling_at,
+            "cancelled_at": int(self.cancelling_at + phase)
+            if status == "cancelled" and self.cancelling_at is not None
+            else None,
+            "output_file_id": self.output_file_id if done else None,
+            "error_file_id": self.error_file_id if done else None,
+            "metadata": self.metadata,
+            "model": self.model,
+        }
+        body: dict[str, Any] = {
             "id": self.id,
             "object": "batch",
             "endpoint": self.endpoint,
@@ -162,21 +180,12 @@ class BatchRecord:
             "completion_window": self.completion_window,
             "status": status,
             "created_at": t0,
-            "in_progress_at": int(t0 + phase)
-            if status in ("in_progress", "finalizing", "completed")
-            else None,
-            "finalizing_at": int(t0 + 2 * phase) if status in ("finalizing", "completed") else None,
-            "completed_at": int(t0 + 3 * phase) if done else None,
-            "cancelled_at": self.cancelled_at,
             "expires_at": t0 + 24 * 3600,
-            "output_file_id": self.output_file_id if done else None,
-            "error_file_id": self.error_file_id if done else None,
-            "errors": None,
-            "metadata": self.metadata,
-            "model": self.model,
             "request_counts": {
                 "total": self.total,
                 "completed": self.completed if done else 0,
                 "failed": self.failed if done else 0,
             },
         }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return body

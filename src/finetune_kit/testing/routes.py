@@ -153,7 +153,10 @@ def files_list(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
     items = [
         f for f in sim.files.values() if not f.deleted and (purpose is None or f.purpose == purpose)
     ]
-    items.sort(key=lambda f: (f.created_at, f.id), reverse=order == "desc")
+    # Newest first breaks same-second ties by creation order too (dicts keep insertion order).
+    if order == "desc":
+        items.reverse()
+    items.sort(key=lambda f: f.created_at, reverse=order == "desc")
     return _page([f.to_api(now, ctx.flavor) for f in items], req, default_limit=10_000, ids=True)
 
 
@@ -596,7 +599,7 @@ def jobs_list(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
         if k.startswith("metadata[") and k.endswith("]")
     }
     null_metadata = req.param("metadata") == "null"
-    jobs = sorted(sim.jobs.values(), key=lambda j: (j.created_at, j.id), reverse=True)
+    jobs = sorted(reversed(sim.jobs.values()), key=lambda j: j.created_at, reverse=True)  # noqa: C414 - ties: newest first
     items = [
         j.to_api()
         for j in jobs
@@ -900,9 +903,18 @@ def batches_create(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse
         created_at=int(sim.now()),
         metadata=metadata,
         total=len(lines),
+        model=_batch_model(lines[0]),
     )
     sim.batches[batch.id] = batch
     return _ok(batch.to_api(sim.now(), sim.timing.batch))
+
+
+def _batch_model(line: bytes) -> str | None:
+    try:
+        model = json.loads(line)["body"]["model"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return model if isinstance(model, str) else None
 
 
 def _run_batch(sim: Simulator, batch: BatchRecord) -> None:
@@ -997,8 +1009,8 @@ def batches_retrieve(sim: Simulator, req: SimRequest, ctx: Context) -> SimRespon
 
 def batches_list(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
     """GET /batches: newest first."""
-    items = [_batch(sim, b).to_api(sim.now(), sim.timing.batch) for b in list(sim.batches)]
-    items.sort(key=lambda b: (b["created_at"], b["id"]), reverse=True)
+    items = [_batch(sim, b).to_api(sim.now(), sim.timing.batch) for b in reversed(sim.batches)]
+    items.sort(key=lambda b: b["created_at"], reverse=True)
     return _page(items, req, default_limit=20, ids=True)
 
 
@@ -1006,11 +1018,11 @@ def batches_cancel(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse
     """POST /batches/{id}/cancel."""
     batch = _batch(sim, ctx.params["id"])
     status = batch.status(sim.now(), sim.timing.batch)
-    if status in ("completed", "cancelled", "failed", "expired"):
+    if status in ("completed", "cancelling", "cancelled", "failed", "expired"):
         raise ApiError(
             400, f"Batch {batch.id} is {status}: it can't be cancelled.", param="batch_id"
         )
-    batch.cancelled_at = int(sim.now())
+    batch.cancelling_at = int(sim.now())
     return _ok(batch.to_api(sim.now(), sim.timing.batch))
 
 

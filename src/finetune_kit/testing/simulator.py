@@ -272,7 +272,9 @@ class Simulator:
                 ctx, handler = self._route(request)
             except ApiError as err:
                 self.log.append((request.method, "unknown", err.status))
-                return err.response()
+                response = err.response()
+                response.headers["x-request-id"] = self.new_id("req_", 32)
+                return response
             self.calls[ctx.route] += 1
             response = self._answer(request, ctx, handler)
             self.log.append((request.method, ctx.route, response.status))

@@ -1,0 +1,373 @@
+"""A real HTTP server speaking the simulator's API, for clients in any process or language.
+
+Standard library only: a `ThreadingHTTPServer` whose handler turns each request into a
+`SimRequest`, asks `Simulator.handle` and writes the `SimResponse` back.
+
+```python
+from finetune_kit.testing import Simulator
+from finetune_kit.testing.server import SimulatorServer
+
+sim = Simulator()
+with SimulatorServer(sim) as server:            # 127.0.0.1, a free port
+    client = openai.OpenAI(base_url=server.base_url, api_key="anything")
+    ...
+```
+
+From a terminal: `finetune-kit sim serve --port 8000 --speed 60`, then point any client at
+`OPENAI_BASE_URL=http://127.0.0.1:8000/v1`.
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import socketserver
+import sys
+import threading
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from finetune_kit.testing.simulator import Simulator
+from finetune_kit.testing.wire import ApiError, SimRequest, SimResponse
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["SimulatorServer"]
+
+_POLL_INTERVAL = 0.05
+"""Seconds between checks for `stop()` in the serving loop (how long `stop()` may wait)."""
+
+_HOP_BY_HOP = frozenset({"connection", "content-length", "keep-alive", "transfer-encoding"})
+"""Headers the server sets itself, whatever the simulator's response says."""
+
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104
+"""Bind-to-all addresses, and the loopback address a client on this machine uses instead."""
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """A `ThreadingHTTPServer` that knows its simulator and its open connections."""
+
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], sim: Simulator, *, verbose: bool, family: int
+    ) -> None:
+        self.address_family = socket.AddressFamily(family)
+        self.sim = sim
+        self.verbose = verbose
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        """Bind without `HTTPServer`'s reverse DNS lookup of the host (`socket.getfqdn`)."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Track the connection, so that `close_connections` can end it, then serve it."""
+        if isinstance(request, socket.socket):
+            with self._connections_lock:
+                self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Forget the connection and close it."""
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End every open connection (idle keep-alive ones included) so their threads finish."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client or its handler
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that went away; report anything else as `socketserver` does."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Translates one HTTP exchange to `Simulator.handle` and back."""
+
+    server: _HTTPServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    server_version = "finetune-kit-simulator/0.1.0"
+    disable_nagle_algorithm = True  # headers and body are two writes: don't wait for an ACK
+    sys_version = ""
+
+    def handle_request(self) -> None:
+        """Answer the request just parsed (every method goes through here)."""
+        try:
+            body = self._read_body()
+        except ValueError as exc:
+            self.close_connection = True
+            self._send(ApiError(400, f"Malformed request body: {exc}").response())
+            return
+        parts = urlsplit(self.path)
+        request = SimRequest.build(
+            self.command, unquote(parts.path), parts.query, dict(self.headers.items()), body
+        )
+        sim = self.server.sim
+        try:
+            response = sim.handle(request)
+        except Exception as exc:  # noqa: BLE001 - a simulator bug must still get an answer
+            traceback.print_exc()
+            response = ApiError(500, f"The simulator failed: {exc!r}").response()
+        if response.delay:
+            sim.clock.sleep(response.delay)
+        if response.fault is not None:
+            # Both faults end the connection without a response: the client sees the server
+            # disconnect (openai.APIConnectionError), at once rather than after its read timeout.
+            self.log_message('"%s" %s: closed without a response', self.requestline, response.fault)
+            self.close_connection = True
+            return
+        self._send(response)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_request  # noqa: N815
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("content-length")
+        if length is None:
+            return b""
+        try:
+            size = int(length)
+        except ValueError:
+            raise ValueError(f"invalid Content-Length {length!r}") from None
+        if size < 0:
+            raise ValueError(f"invalid Content-Length {length!r}")
+        return self.rfile.read(size)
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            line = self.rfile.readline(65537).split(b";", 1)[0].strip()
+            try:
+                size = int(line, 16)
+            except ValueError:
+                raise ValueError(f"invalid chunk size {line!r}") from None
+            if size == 0:
+                break
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after the chunk
+        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return b"".join(chunks)
+
+    def _send(self, response: SimResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        """Log to stderr only when the server is verbose."""
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+
+class SimulatorServer:
+    """The simulator on a real socket: an HTTP server any client can talk to.
+
+    The port is bound when the server is created (port 0 picks a free one, see `port`);
+    `start()` serves from a background thread, `serve_forever()` from the calling thread.
+    Each connection gets its own thread; the simulator serialises the requests.
+
+    Faults are carried to the socket: a `disconnect` fault closes the connection without a
+    response, and so does a `timeout` fault (holding the request until the client's read timeout
+    expires would make tests slow), so clients see `openai.APIConnectionError` for both. Latency
+    (`sim.faults.latency`) waits on the simulator's clock before answering.
+
+    Example:
+        ```python
+        sim = Simulator()
+        with SimulatorServer(sim) as server:
+            client = openai.OpenAI(base_url=server.base_url, api_key="anything")
+            job = client.fine_tuning.jobs.create(model=..., training_file=...)
+            sim.clock.sleep(3600)                 # virtual time: an hour passes at once
+            client.fine_tuning.jobs.retrieve(job.id).status   # 'succeeded'
+        ```
+
+    Args:
+        sim: The simulator to serve (default: a new `Simulator()` on virtual time, whose clock
+            only moves when your code moves it; pass `Simulator(clock=ScaledClock(60))` for a
+            server whose jobs progress by themselves).
+        host: The address to listen on: loopback only unless you pass another one
+            (`"0.0.0.0"` exposes the simulator to your network).
+        port: The TCP port; 0 (the default) picks a free one.
+        verbose: Log every request to stderr, as `http.server` does.
+
+    Raises:
+        OSError: The address can't be bound (e.g. the port is in use).
+
+    Added in 0.1.0.
+    """
+
+    def __init__(
+        self,
+        sim: Simulator | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.sim: Simulator = sim if sim is not None else Simulator()
+        """The simulator answering the requests."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._httpd = _HTTPServer((host, port), self.sim, verbose=verbose, family=family)
+        self._lock = threading.Lock()
+        self._loop: threading.Thread | None = None
+        """The thread running the serving loop, once serving."""
+        self._background = False
+        self._stopped = False
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else "serving" if self._loop is not None else "bound"
+        return f"<SimulatorServer {self.url} {state}>"
+
+    @property
+    def host(self) -> str:
+        """The address the server is bound to.
+
+        Added in 0.1.0.
+        """
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        """The port the server is bound to (the one chosen when created with port 0).
+
+        Added in 0.1.0.
+        """
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The server's root URL, e.g. `http://127.0.0.1:8000`.
+
+        A server bound to every address (`0.0.0.0`, `::`) gives its loopback URL.
+
+        Added in 0.1.0.
+        """
+        host = _WILDCARDS.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, `url + "/v1"`: what `OPENAI_BASE_URL` or `base_url=` takes.
+
+        Added in 0.1.0.
+        """
+        return f"{self.url}/v1"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is accepting requests.
+
+        Added in 0.1.0.
+        """
+        return self._loop is not None and not self._stopped
+
+    def start(self) -> Self:
+        """Serve from a background (daemon) thread; return the server.
+
+        Calling it again while serving does nothing.
+
+        Raises:
+            RuntimeError: The server was stopped, or is serving with `serve_forever()`.
+
+        Added in 0.1.0.
+        """
+        with self._lock:
+            self._check_can_serve()
+            if self._loop is None:
+                self._background = True
+                self._loop = threading.Thread(
+                    target=self._httpd.serve_forever,
+                    kwargs={"poll_interval": _POLL_INTERVAL},
+                    name=f"finetune-kit-simulator-{self.port}",
+                    daemon=True,
+                )
+                self._loop.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve from the calling thread until `stop()` is called or an exception (Ctrl-C).
+
+        The server is stopped when this returns.
+
+        Raises:
+            RuntimeError: The server was stopped, or is already serving.
+
+        Added in 0.1.0.
+        """
+        with self._lock:
+            self._check_can_serve()
+            if self._loop is not None:
+                raise RuntimeError("the SimulatorServer is already serving")
+            self._loop = threading.current_thread()
+        try:
+            self._httpd.serve_forever(poll_interval=_POLL_INTERVAL)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop serving, end open connections and release the port.
+
+        Waits for requests being answered to finish. Calling it again does nothing; a stopped
+        server can't be started again.
+
+        Added in 0.1.0.
+        """
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            loop = self._loop
+        current = threading.current_thread()
+        if loop is not None and loop is not current:
+            self._httpd.shutdown()  # waits for the loop to notice, at most _POLL_INTERVAL
+        self._httpd.close_connections()
+        self._httpd.server_close()  # closes the listening socket, joins the handler threads
+        if self._background and loop is not None and loop is not current:
+            loop.join()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _check_can_serve(self) -> None:
+        if self._stopped:
+            raise RuntimeError("a stopped SimulatorServer can't serve again: create a new one")
+        if self._loop is not None and not self._background:
+            raise RuntimeError("the SimulatorServer is serving with serve_forever()")
