@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from finetune_kit.cli import main
+from finetune_kit.cli.demo import DemoOptions, run_demo
 from finetune_kit.cli.main import bundled_dataset
+from finetune_kit.testing import Simulator
 from tests.offline import block_network
 
 
@@ -35,15 +37,44 @@ def _bad_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_demo_runs_offline_on_the_bundled_dataset(
+def test_demo_runs_the_whole_pipeline_on_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an API key the demo validates, uploads, trains and compares, all offline."""
+    block_network(monkeypatch)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    lines: list[str] = []
+    sim = Simulator()
+    options = DemoOptions(dataset=bundled_dataset(), model="gpt-4o-mini-2024-07-18", simulator=sim)
+    assert run_demo(options, out=lines.append) == 0
+    text = "\n".join(lines)
+    assert "10 row(s), 10 counted as chat examples for gpt-4o-mini-2024-07-18 [o200k_base]" in text
+    assert "786 tokens × 10 epochs (auto, cookbook heuristic) = 7,860 billed tokens" in text
+    assert "Step 100/100: training loss=" in text
+    assert "Tuned model: ft:gpt-4o-mini-2024-07-18:finetune-kit-sim:demo:" in text
+    assert "(billed tokens: 7,860)" in text
+    assert "tuned ( 39 tokens): Helium a noble gas so rare" in text
+    assert (sim.calls["files.create"], sim.calls["jobs.create"]) == (1, 1)
+
+
+def test_demo_command_exits_0(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`finetune-kit demo` validates the bundled Elle data without a network and exits 0."""
+    """`finetune-kit demo` runs end to end and ends with "Done." (time sped up a million times)."""
     block_network(monkeypatch)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["demo", "--speed", "1000000"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("Done.")
+
+
+def test_demo_with_a_key_spends_nothing_without_consent(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With OPENAI_API_KEY set and no --yes (and no terminal to ask), nothing is uploaded."""
+    block_network(monkeypatch)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "10 row(s), 10 counted as chat examples for gpt-4o-mini-2024-07-18 [o200k_base]" in out
-    assert "786 tokens × 10 epochs (auto, cookbook heuristic) = 7,860 billed tokens" in out
+    assert "Nothing was uploaded or spent. Run with --yes to go ahead." in out
+    assert "sk-test-not-used" not in out
 
 
 def test_validate_exits_0_on_a_valid_file(capsys: pytest.CaptureFixture[str]) -> None:

@@ -148,7 +148,7 @@ def test_usage_uses_the_models_tokenizer() -> None:
     """A cl100k model (babbage-002) counts with cl100k_base, not o200k_base."""
     sim = Simulator()
     client = sim.client(max_retries=0)
-    text = "Tell me about Helium, Neon, Argon, Krypton, Xenon and Radon"
+    text = "こんにちは世界, Привет, как дела? Это тест."
     response = client.chat.completions.create(
         model="babbage-002", messages=[{"role": "user", "content": text}]
     )
@@ -435,11 +435,15 @@ def test_batch_cancel(sim: Simulator, client: OpenAI) -> None:
     )
     sim.clock.sleep(70)
     cancelled = client.batches.cancel(batch.id)
-    assert cancelled.status in ("cancelling", "cancelled")
-    assert cancelled.cancelled_at == batch.created_at + 70
+    assert cancelled.status == "cancelling"
+    assert cancelled.cancelling_at == batch.created_at + 70
+    assert cancelled.cancelled_at is None
+    with pytest.raises(openai.BadRequestError):
+        client.batches.cancel(batch.id)
     sim.clock.sleep(600)
     later = client.batches.retrieve(batch.id)
     assert later.status == "cancelled"
+    assert later.cancelled_at == batch.created_at + 70 + 60
     assert later.output_file_id is None
     with pytest.raises(openai.BadRequestError):
         client.batches.cancel(batch.id)

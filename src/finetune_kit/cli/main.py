@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from finetune_kit.dataset import Dataset, ValidationReport
+from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import FinetuneKitError
 
 if TYPE_CHECKING:
@@ -44,9 +44,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the pipeline on the bundled Elle dataset")
+    demo = sub.add_parser(
+        "demo",
+        help="validate, upload, train and try a model on the bundled dataset "
+        "(on the built-in simulator unless OPENAI_API_KEY is set)",
+    )
     demo.add_argument("--dataset", type=Path, help="a JSONL file instead of the bundled one")
     demo.add_argument("--model", default=DEMO_MODEL, help=f"base model (default {DEMO_MODEL})")
+    demo.add_argument(
+        "--speed", default="60", help="simulator time speed-up (default 60: a 5-minute job in 5 s)"
+    )
+    demo.add_argument(
+        "--yes", action="store_true", help="with OPENAI_API_KEY: spend without asking"
+    )
 
     for name, text in (
         ("validate", "check a training file: findings, stats and cost (exit 1 on errors)"),
@@ -141,16 +151,23 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from finetune_kit.cli.demo import DemoOptions, run_demo  # noqa: PLC0415 - loads the SDK
+
+    speed = _positive_float(args.speed, "--speed")
     path = args.dataset or bundled_dataset()
-    print(f"finetune-kit demo: step 1, prepare the data ({path.name}, model {args.model})\n")
-    report: ValidationReport = Dataset.from_jsonl(path).validate(model=args.model)
-    print(report)
-    print()
-    if not report.ok:
-        print("The dataset has errors: fix them (each names its line and field) and run again.")
-        return EXIT_INVALID
-    print(f"Ready to upload: {report.stats.examples} examples. Nothing was sent anywhere.")
-    return EXIT_OK
+    return run_demo(DemoOptions(dataset=path, model=args.model, speed=speed, yes=args.yes))
+
+
+def _positive_float(value: str, flag: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise FinetuneKitError(
+            f"{flag} must be a positive number (60 runs 60 times faster), not {value!r}"
+        )
+    return number
 
 
 def _sim_server(args: argparse.Namespace) -> SimulatorServer:
@@ -164,15 +181,7 @@ def _sim_server(args: argparse.Namespace) -> SimulatorServer:
         port = -1
     if not 0 <= port <= 65535:
         raise FinetuneKitError(f"--port must be a number from 0 to 65535, not {args.port!r}")
-    try:
-        speed = float(args.speed)
-    except ValueError:
-        speed = math.nan
-    if not (math.isfinite(speed) and speed > 0):
-        raise FinetuneKitError(
-            f"--speed must be a positive number (60 runs 60 times faster), not {args.speed!r}"
-        )
-    sim = Simulator(clock=ScaledClock(speed))
+    sim = Simulator(clock=ScaledClock(_positive_float(args.speed, "--speed")))
     try:
         return SimulatorServer(sim, host=args.host, port=port, verbose=args.verbose)
     except OSError as exc:

@@ -18,6 +18,7 @@ from finetune_kit.testing.clock import Clock, ScaledClock, VirtualClock
 from finetune_kit.testing.faults import Fault, Faults, JobFault
 from finetune_kit.testing.platform import DEFAULT_SHUTDOWN_DATES
 from finetune_kit.testing.records import Timing
+from finetune_kit.testing.server import SimulatorServer
 from finetune_kit.testing.simulator import Simulator
 from finetune_kit.testing.wire import SimRequest, SimResponse
 
@@ -31,6 +32,7 @@ __all__ = [
     "SimRequest",
     "SimResponse",
     "Simulator",
+    "SimulatorServer",
     "Timing",
     "VirtualClock",
 ]
