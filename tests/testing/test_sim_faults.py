@@ -88,12 +88,10 @@ async def test_server_error_after_create_still_creates_one_job(api: Client, sim:
 
 
 async def test_sdk_retries_create_a_duplicate_job(retrying_api: Client, sim: Simulator) -> None:
-    """The duplicate-job trap: with SDK retries, a 500 after the work is done leaves TWO jobs.
-
-    The SDK never sends an Idempotency-Key, and it retries POST /fine_tuning/jobs on 5xx: the
-    first attempt created a job and answered 500, the retry created a second one and succeeded.
-    Create jobs with `max_retries=0` and look for the first one by metadata before retrying.
-    """
+    """The duplicate-job trap: with SDK retries, a 500 after the work is done leaves TWO jobs."""
+    # The SDK never sends an Idempotency-Key and retries POST /fine_tuning/jobs on 5xx: the first
+    # attempt created a job and answered 500, the retry created a second one and succeeded.
+    # Create jobs with `max_retries=0` and look for the first by metadata before retrying.
     training = ready_file(sim, sim.client())
     fault = sim.faults.server_error("jobs.create", after=True)
     job = await aw(retrying_api.fine_tuning.jobs.create(model=MODEL, training_file=training))

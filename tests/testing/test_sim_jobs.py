@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from openai import OpenAI
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
+from finetune_kit import Dataset
 from finetune_kit.testing import DEFAULT_SHUTDOWN_DATES, Simulator, Timing, VirtualClock
 from finetune_kit.testing.platform import WIND_DOWN
 from tests.testing._sim_helpers import (
@@ -487,6 +489,22 @@ def test_pause_and_resume(sim: Simulator, client: OpenAI) -> None:
     assert messages.index("Fine-tuning job resumed") == 10
 
 
+def test_estimated_finish_null_while_requeued(sim: Simulator, client: OpenAI) -> None:
+    """After a resume, the queued job has no `estimated_finish` (the spec: null unless running)."""
+    job = elle_job(sim, client)
+    sleep_until(sim, CREATED + RUN_START + 10)
+    client.fine_tuning.jobs.pause(job.id)
+    resumed = client.fine_tuning.jobs.resume(job.id)
+    assert resumed.status == "queued"
+    assert resumed.estimated_finish is None
+    sim.clock.sleep(30)
+    assert client.fine_tuning.jobs.retrieve(job.id).estimated_finish is None
+    sim.clock.sleep(30)
+    running = client.fine_tuning.jobs.retrieve(job.id)
+    assert running.status == "running"
+    assert running.estimated_finish == int(sim.clock.now()) + 95 * STEP
+
+
 @pytest.mark.parametrize(
     ("offset", "status"),
     [(0, "validating_files"), (VALIDATING + 1, "queued"), (DURATION, "succeeded")],
@@ -609,6 +627,95 @@ def test_invalid_validation_file(sim: Simulator, client: OpenAI) -> None:
     assert failed.error is not None
     assert (failed.error.code, failed.error.param) == ("invalid_validation_file", "validation_file")
     assert "Line 4" in failed.error.message
+
+
+def test_too_few_examples_fails_validation(sim: Simulator, client: OpenAI) -> None:
+    """A training file of 9 examples fails validation with `invalid_training_file` (10 needed)."""
+    nine = b"\n".join(ELLE.splitlines()[:9]) + b"\n"
+    training = ready_file(sim, client, nine, filename="nine.jsonl")
+    job = client.fine_tuning.jobs.create(model=MODEL, training_file=training)
+    sim.clock.sleep(VALIDATING)
+    failed = client.fine_tuning.jobs.retrieve(job.id)
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert failed.error.code == "invalid_training_file"
+    assert "at least 10" in failed.error.message
+
+
+def test_dpo_job_with_chat_file_fails_validation(sim: Simulator, client: OpenAI) -> None:
+    """A DPO job given chat (SFT) rows fails validation at line 1: the file is not DPO data."""
+    training = ready_file(sim, client)
+    job = client.fine_tuning.jobs.create(
+        model="gpt-4.1-mini-2025-04-14", training_file=training, method=_method("dpo", {})
+    )
+    sim.clock.sleep(VALIDATING)
+    failed = client.fine_tuning.jobs.retrieve(job.id)
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert (failed.error.code, failed.error.param) == ("invalid_training_file", "training_file")
+    assert "Line 1" in failed.error.message
+
+
+def _dpo_rows() -> list[dict[str, Any]]:
+    return [
+        {
+            "input": {"messages": [{"role": "user", "content": f"What is {i} + {i}?"}]},
+            "preferred_output": [{"role": "assistant", "content": f"{2 * i}"}],
+            "non_preferred_output": [{"role": "assistant", "content": f"{2 * i + 1}"}],
+        }
+        for i in range(10)
+    ]
+
+
+def _jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+
+
+def test_dpo_job_runs(sim: Simulator, client: OpenAI) -> None:
+    """A DPO job (beta 0.1, 2 epochs) succeeds, echoes its method and bills 2 epochs of tokens."""
+    rows = _dpo_rows()
+    model = "gpt-4.1-mini-2025-04-14"
+    training = ready_file(sim, client, _jsonl(rows), filename="dpo.jsonl")
+    job = client.fine_tuning.jobs.create(
+        model=model, training_file=training, method=_method("dpo", {"beta": 0.1, "n_epochs": 2})
+    )
+    sim.clock.sleep(RUN_START + 20 * STEP)
+    done = client.fine_tuning.jobs.retrieve(job.id)
+    assert done.status == "succeeded"
+    assert done.method is not None
+    assert done.method.type == "dpo"
+    assert done.method.dpo is not None
+    hp = done.method.dpo.hyperparameters
+    assert hp is not None
+    assert (hp.beta, hp.n_epochs, hp.batch_size, hp.learning_rate_multiplier) == (0.1, 2, 1, 1.8)
+    report = Dataset(records=rows).validate(model=model, method="dpo")
+    assert done.trained_tokens == report.estimate.tokens_per_epoch * 2
+    assert done.fine_tuned_model is not None
+    assert re.fullmatch(rf"ft:{model}:{ORG_SLUG}::{HEX8}", done.fine_tuned_model)
+
+
+def test_rft_job_runs() -> None:
+    """A reinforcement job on o4-mini with a grader succeeds and echoes its grader."""
+    sim = _rft_sim()
+    client = sim.client(max_retries=0)
+    rows = [
+        {"messages": [{"role": "user", "content": f"What is {i} + {i}?"}], "answer": str(2 * i)}
+        for i in range(10)
+    ]
+    training = ready_file(sim, client, _jsonl(rows), filename="rft.jsonl")
+    job = client.fine_tuning.jobs.create(
+        model=O4_MINI,
+        training_file=training,
+        method=_method("reinforcement", {"n_epochs": 1}, grader=GRADER),
+    )
+    sim.clock.sleep(RUN_START + 10 * STEP)
+    done = client.fine_tuning.jobs.retrieve(job.id)
+    assert done.status == "succeeded"
+    assert done.method is not None
+    assert done.method.reinforcement is not None
+    assert done.method.reinforcement.grader.type == "string_check"
+    assert done.fine_tuned_model is not None
+    assert done.fine_tuned_model.startswith(f"ft:{O4_MINI}:{ORG_SLUG}::")
 
 
 def _method(kind: str, hyperparameters: dict[str, Any], **extra: Any) -> Any:
@@ -871,12 +978,21 @@ def test_continued_fine_tuning_from_unknown_or_deleted_model(
 ) -> None:
     """Continuing from an `ft:` model that doesn't exist, or was deleted, is `model_not_available`."""
     tuned = tuned_model(sim, client)
-    client.models.delete(tuned)
     training = ready_file(sim, client)
+    client.models.delete(tuned)
     for model in (tuned, f"ft:{MODEL}:{ORG_SLUG}:nope:AbCd1234"):
         with pytest.raises(openai.BadRequestError) as err:
             client.fine_tuning.jobs.create(model=model, training_file=training)
         assert (err.value.code, err.value.param) == ("model_not_available", "model")
+
+
+def test_continued_fine_tuning_from_a_checkpoint_not_kept(sim: Simulator, client: OpenAI) -> None:
+    """Only steps 80, 90 and 100 were kept: continuing from `...:ckpt-step-70` is `model_not_available`."""
+    tuned = tuned_model(sim, client)
+    training = ready_file(sim, client)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.fine_tuning.jobs.create(model=f"{tuned}:ckpt-step-70", training_file=training)
+    assert (err.value.code, err.value.param) == ("model_not_available", "model")
 
 
 # --- listing and determinism ------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import multiprocessing
 import os
 import threading
@@ -44,6 +45,7 @@ MIN_EXAMPLES = 10
 SNIFF_LINES = 1000
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024
+SERIAL_BATCH_LINES = 20_000
 _BOM = b"\xef\xbb\xbf"
 _VISION_FAMILIES = frozenset({"gpt-4o", "gpt-4.1", "unknown"})
 _LEGACY_FAMILIES = frozenset({"babbage-002", "davinci-002"})
@@ -228,7 +230,13 @@ class _Merged:
     images: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
-    seen: dict[int, int] = field(default_factory=dict)
+    # Duplicate detection in bounded memory: a set of 64-bit keys while reading, the keys and
+    # lines of every example in compact arrays, and the first copy of each duplicate found by
+    # one scan at the end (a dict of key -> line would cost ~100 MB per million examples).
+    seen: set[int] = field(default_factory=set)
+    keys: array[int] = field(default_factory=lambda: array("Q"))
+    ex_lines: array[int] = field(default_factory=lambda: array("q"))
+    dup_index: array[int] = field(default_factory=lambda: array("q"))
 
     def add(self, chunk: ChunkResult) -> None:
         offset = self.lines
@@ -241,19 +249,15 @@ class _Merged:
         keep = extra.append
         seen = self.seen
         vkeys = self.validation_keys
+        base = len(self.keys)
         for i, rel in enumerate(chunk.ex_line):
             line = rel + offset
             key = chunk.keys[i]
-            first = seen.setdefault(key, line)
-            if first != line:
-                keep(
-                    _finding(
-                        "duplicate_example",
-                        line,
-                        None,
-                        f"same example as line {first}: remove one copy",
-                    )
-                )
+            if key in seen:
+                self.dup_index.append(base + i)
+            else:
+                seen.add(key)
+            self.ex_lines.append(line)
             if vkeys is not None and key in vkeys:
                 keep(
                     _finding(
@@ -279,6 +283,7 @@ class _Merged:
         # Line order, whatever the chunking: the max_findings cap then keeps the same findings.
         for f in heapq.merge(shifted, extra, key=lambda f: f.line or 0):
             self._keep(f)
+        self.keys.extend(chunk.keys)
         self.tokens.extend(chunk.tokens)
         self.assistant.extend(chunk.assistant)
         self.messages.extend(chunk.messages)
@@ -287,6 +292,25 @@ class _Merged:
         self.images += chunk.images
         self.rows += chunk.rows
         self.lines += chunk.lines
+
+    def _duplicates(self) -> None:
+        self.seen = set()
+        if not self.dup_index:
+            return
+        wanted = {self.keys[i] for i in self.dup_index}
+        first: dict[int, int] = {}
+        for i, key in enumerate(self.keys):
+            if key in wanted and key not in first:
+                first[key] = self.ex_lines[i]
+        for i in self.dup_index:
+            self._keep(
+                _finding(
+                    "duplicate_example",
+                    self.ex_lines[i],
+                    None,
+                    f"same example as line {first[self.keys[i]]}: remove one copy",
+                )
+            )
 
     def _keep(self, f: Finding) -> None:
         self.counts[f.code] += 1
@@ -341,16 +365,17 @@ class _Merged:
                     "them to chat 'messages', or pick one of those models",
                 )
             )
+        self._duplicates()
         context = info.training_context
-        tokens = list(self.tokens)
+        tokens = self.tokens
         capped = sum(min(t, context) for t in tokens) if context is not None else sum(tokens)
         ordered = sorted(self.findings, key=lambda f: -1 if f.line is None else f.line)
         stats = DatasetStats(
             rows=self.rows,
             examples=len(tokens),
-            messages_per_example=Distribution.of(list(self.messages)),
+            messages_per_example=Distribution.of(self.messages),
             tokens_per_example=Distribution.of(tokens),
-            assistant_tokens_per_example=Distribution.of(list(self.assistant)),
+            assistant_tokens_per_example=Distribution.of(self.assistant),
             total_tokens=sum(tokens),
             training_context=context,
             examples_over_context=sum(t > context for t in tokens) if context is not None else 0,
@@ -394,7 +419,15 @@ def validate_lines(
     Added in 0.1.0.
     """
     merged = _Merged(settings, source, max_findings, validation_keys)
-    merged.add(_LineWorker(settings).run(lines, first=True))
+    worker = _LineWorker(settings)
+    stream = iter(lines)
+    first = True
+    while True:  # in batches, so that per-batch results never hold the whole file twice
+        chunk = worker.run(itertools.islice(stream, SERIAL_BATCH_LINES), first=first)
+        if not chunk.lines:
+            break
+        merged.add(chunk)
+        first = False
     return merged.report(n_epochs, prices)
 
 

@@ -5,6 +5,8 @@ Added in 0.1.0.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
@@ -59,18 +61,39 @@ class Distribution(BaseModel):
     max: int
 
     @classmethod
-    def of(cls, values: list[int]) -> Distribution:
-        """Summarise `values` (an empty list gives all zeros)."""
-        if not values:
+    def of(cls, values: Iterable[int]) -> Distribution:
+        """Summarise `values` (none at all gives zeros).
+
+        Works on value counts, so a million examples take a few kilobytes, not a sorted copy.
+        """
+        counts = Counter(values)
+        n = sum(counts.values())
+        if not n:
             return cls(min=0, mean=0.0, p50=0.0, p90=0.0, p95=0.0, max=0)
-        ordered = sorted(values)
+        distinct = sorted(counts)
+        total = sum(v * c for v, c in counts.items())
+
+        def at(rank: int) -> int:  # the rank-th smallest value (0-based)
+            seen = 0
+            for v in distinct:
+                seen += counts[v]
+                if rank < seen:
+                    return v
+            return distinct[-1]
+
+        def quantile(q: float) -> float:
+            pos = (n - 1) * q
+            lo = int(pos)
+            low, high = at(lo), at(min(lo + 1, n - 1))
+            return round(low + (high - low) * (pos - lo), 2)
+
         return cls(
-            min=ordered[0],
-            mean=round(sum(ordered) / len(ordered), 2),
-            p50=_quantile(ordered, 0.5),
-            p90=_quantile(ordered, 0.9),
-            p95=_quantile(ordered, 0.95),
-            max=ordered[-1],
+            min=distinct[0],
+            mean=round(total / n, 2),
+            p50=quantile(0.5),
+            p90=quantile(0.9),
+            p95=quantile(0.95),
+            max=distinct[-1],
         )
 
     def __str__(self) -> str:
@@ -78,13 +101,6 @@ class Distribution(BaseModel):
             f"min {self.min:,} · mean {self.mean:,.1f} · p50 {self.p50:,.0f} · "
             f"p90 {self.p90:,.0f} · p95 {self.p95:,.0f} · max {self.max:,}"
         )
-
-
-def _quantile(ordered: list[int], q: float) -> float:
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo), 2)
 
 
 class CostEstimate(BaseModel):

@@ -13,7 +13,7 @@ __all__ = ["TokenCounter", "count_tokens"]
 # Bound on the characters held in the string -> count cache. When it fills up the cache is
 # cleared: strings that really repeat (system prompts, roles, tool definitions) come straight
 # back, while one-off strings can't grow memory on a large file.
-_MAX_CACHED_CHARS = 16_000_000
+_MAX_CACHED_CHARS = 4_000_000
 
 
 class TokenCounter:

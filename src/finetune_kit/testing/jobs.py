@@ -32,8 +32,8 @@ class JobHost(Protocol):
         """(examples, billed tokens per epoch), or the error that fails the job."""
         ...
 
-    def write_results(self, job: JobRecord, content: bytes) -> str:
-        """Store the results CSV; return the file id."""
+    def write_results(self, job: JobRecord, content: bytes, at: float) -> str:
+        """Store the results CSV, made at `at`; return the file id."""
         ...
 
     def model_name(self, job: JobRecord) -> str:
@@ -179,17 +179,10 @@ class JobRecord:
                 return
 
     def estimated_finish(self) -> int | None:
-        """When the job should finish, while it is running or queued."""
-        if self.status not in ("running", "queued") or not self.total_steps:
+        """When the job should finish: only while it is running (null otherwise, as the API)."""
+        if self.status != "running" or not self.total_steps:
             return None
-        remaining = (self.total_steps - self.steps_done) * self.timing.step
-        base = self.step_origin if self.status == "running" else self.phase_until
-        done_since = (
-            (self.steps_done - self.steps_at_origin) * self.timing.step
-            if self.status == "running"
-            else 0
-        )
-        return int(base + done_since + remaining)
+        return int(self.step_origin + (self.total_steps - self.steps_at_origin) * self.timing.step)
 
     def pause(self, now: float) -> None:
         """Pause a running job (the caller has advanced it to `now`)."""
@@ -313,7 +306,7 @@ class JobRecord:
                 if self.flavor == "openai"
                 else f"ftchkpt-{self.rng.getrandbits(128):032x}"
             )
-        self.result_files = [host.write_results(self, self.results_csv())]
+        self.result_files = [host.write_results(self, self.results_csv(), at)]
         self.trained_tokens = self.tokens_per_epoch * self.n_epochs
         self.status = "succeeded"
         self.finished_at = int(at)

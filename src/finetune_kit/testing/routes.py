@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
-from finetune_kit.dataset.catalog import base_model, model_info
+from finetune_kit.dataset.catalog import model_info
+from finetune_kit.dataset.encodings import get_encoding
 from finetune_kit.dataset.engine import settings_for, sniff_format, validate_lines
 from finetune_kit.testing.chat import TrainedStyle, answer_base, answer_tuned
 from finetune_kit.testing.jobs import TERMINAL, JobRecord
@@ -294,12 +295,11 @@ def uploads_cancel(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse
 def resolve_base(sim: Simulator, model: str) -> str | None:
     """The base snapshot a requested model trains from, or None if it can't be fine-tuned."""
     if model.startswith("ft:"):
-        if (
-            model.split(":ckpt-step-", maxsplit=1)[0] not in _tuned_models(sim)
-            or model in sim.deleted_models
-        ):
+        try:
+            _, job = _find_model(sim, model)
+        except ApiError:
             return None
-        return base_model(model)
+        return job.model if job is not None else None
     name = ALIASES.get(model, model)
     return name if name in sim.shutdown_dates else None
 
@@ -709,10 +709,9 @@ def models_list(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
 
 def _find_model(sim: Simulator, name: str) -> tuple[str, JobRecord | None]:
     tuned = _tuned_models(sim)
-    root = name.split(":ckpt-step-", maxsplit=1)[0]
-    if root in tuned:
-        return name, tuned[root]
-    for job in tuned.values():
+    if name in tuned:
+        return name, tuned[name]
+    for job in tuned.values():  # a checkpoint: only those kept (the last 3 epochs) exist
         if any(c["fine_tuned_model_checkpoint"] == name for c in job.checkpoints):
             return name, job
     if name in sim.shutdown_dates:
@@ -770,6 +769,7 @@ def chat_create(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
             code="missing_required_parameter",
         )
     model = sim.deployments.get(model, model)
+    model = ALIASES.get(model, model)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(
@@ -796,11 +796,12 @@ def answer_for(sim: Simulator, model: str, messages: list[Any]) -> str:
             raise not_found from None
         if job is None or (job.finished_at or 0) + sim.timing.model_ready_delay > sim.now():
             raise not_found
+        if _shut_down(sim, job.model):  # fine-tuned models follow their base's schedule
+            raise ApiError(404, f"The model `{model}` has been deprecated.", code="model_not_found")
         return answer_tuned(_style(sim, job), messages)
-    base = ALIASES.get(model, model)
-    if base not in sim.shutdown_dates and not model_info(base).known:
+    if model not in sim.shutdown_dates and not model_info(model).known:
         raise not_found
-    if base in sim.shutdown_dates and _shut_down(sim, base):
+    if model in sim.shutdown_dates and _shut_down(sim, model):
         raise ApiError(404, f"The model `{model}` has been deprecated.", code="model_not_found")
     return answer_base(model, messages)
 
@@ -825,11 +826,9 @@ def completion_body(
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     completion_tokens = counter.count(content)
     if isinstance(limit, int) and limit > 0 and completion_tokens > limit:
-        words = content.split(" ")
-        while words and counter.count(" ".join(words)) > limit:
-            words.pop()
-        content = " ".join(words)
-        completion_tokens = counter.count(content)
+        encoding = get_encoding(counter.encoding)
+        content = encoding.decode(encoding.encode_ordinary(content)[:limit])
+        completion_tokens = limit
         finish = "length"
     return {
         "id": sim.new_id("chatcmpl-"),
@@ -978,16 +977,21 @@ def _run_batch(sim: Simulator, batch: BatchRecord) -> None:
                 ).encode()
             )
             batch.failed += 1
+    done_at = batch.created_at + 3 * sim.timing.batch
     out = sim.add_file(
-        b"\n".join(outputs) + b"\n", filename=f"{batch.id}_output.jsonl", purpose="batch_output"
+        b"\n".join(outputs) + b"\n",
+        filename=f"{batch.id}_output.jsonl",
+        purpose="batch_output",
+        at=done_at,
     )
-    out.ready_at = sim.now()
     batch.output_file_id = out.id
     if errors:
         error_file = sim.add_file(
-            b"\n".join(errors) + b"\n", filename=f"{batch.id}_error.jsonl", purpose="batch_output"
+            b"\n".join(errors) + b"\n",
+            filename=f"{batch.id}_error.jsonl",
+            purpose="batch_output",
+            at=done_at,
         )
-        error_file.ready_at = sim.now()
         batch.error_file_id = error_file.id
 
 

@@ -138,6 +138,9 @@ class Simulator:
         )
         self.poll_after_ms = poll_after_ms
         self.rng = random.Random(seed)
+        # Request ids have their own generator: how often a client polls must not change the
+        # ids of what it creates later.
+        self._request_ids = random.Random(f"requests-{seed}")
         self.files: dict[str, FileRecord] = {}
         self.uploads: dict[str, UploadRecord] = {}
         self.jobs: dict[str, JobRecord] = {}
@@ -248,6 +251,9 @@ class Simulator:
         """A fresh id such as `file-<24 hex>` (deterministic for a seed)."""
         return f"{prefix}{self.rng.getrandbits(size * 4):0{size}x}"
 
+    def _request_id(self) -> str:
+        return f"req_{self._request_ids.getrandbits(128):032x}"
+
     def now(self) -> float:
         """The simulator's clock."""
         return self.clock.now()
@@ -273,7 +279,7 @@ class Simulator:
             except ApiError as err:
                 self.log.append((request.method, "unknown", err.status))
                 response = err.response()
-                response.headers["x-request-id"] = self.new_id("req_", 32)
+                response.headers["x-request-id"] = self._request_id()
                 return response
             self.calls[ctx.route] += 1
             response = self._answer(request, ctx, handler)
@@ -293,7 +299,7 @@ class Simulator:
                 response = err.response()
             if fault is not None:  # `after`: the work is done, the client never hears of it
                 response = _fault_response(fault)
-        response.headers.setdefault("x-request-id", self.new_id("req_", 32))
+        response.headers.setdefault("x-request-id", self._request_id())
         response.delay = delay
         return response
 
@@ -381,12 +387,11 @@ class Simulator:
         """Validate a job's files as the server does; (examples, tokens per epoch) or an error."""
         return routes.validate_job_files(self, job)
 
-    def write_results(self, job: JobRecord, content: bytes) -> str:
-        """Store a job's results CSV as a `fine-tune-results` file; return its id."""
+    def write_results(self, job: JobRecord, content: bytes, at: float) -> str:
+        """Store a job's results CSV as a `fine-tune-results` file made at `at`; return its id."""
         record = self.add_file(
-            content, filename=f"{job.id}_results.csv", purpose="fine-tune-results"
+            content, filename=f"{job.id}_results.csv", purpose="fine-tune-results", at=at
         )
-        record.ready_at = self.now()
         return record.id
 
     def model_name(self, job: JobRecord) -> str:
@@ -394,17 +399,23 @@ class Simulator:
         return routes.model_name_for(job)
 
     def add_file(
-        self, content: bytes, *, filename: str, purpose: str, error: str | None = None
+        self,
+        content: bytes,
+        *,
+        filename: str,
+        purpose: str,
+        error: str | None = None,
+        at: float | None = None,
     ) -> FileRecord:
-        """Store a file (as an upload would), processed after the usual delay."""
-        now = self.now()
+        """Store a file: uploaded now and processed after the usual delay, or made (ready) at `at`."""
+        now = self.now() if at is None else at
         record = FileRecord(
             id=self.new_id("file-"),
             filename=filename,
             purpose=purpose,
             created_at=int(now),
             content=content,
-            ready_at=now + self.timing.file_processing,
+            ready_at=now + (self.timing.file_processing if at is None else 0.0),
             error=error,
         )
         self.files[record.id] = record
