@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import typing
 from pathlib import Path
 
 import finetune_kit
@@ -31,6 +32,8 @@ def test_public_objects_have_docstrings_with_added_in() -> None:
     """Every public class and function says what it does and when it was added."""
     for name in finetune_kit.__all__:
         obj = getattr(finetune_kit, name)
+        if typing.get_origin(obj) is typing.Annotated:  # a type alias, documented in docs/api.md
+            continue
         doc = obj.__doc__ or ""
         assert doc.strip(), name
         assert "Added in" in doc, name

@@ -4,6 +4,9 @@ Added in 0.1.0.
 """
 
 from finetune_kit import exceptions
+from finetune_kit._core.events import JobEvent, MessageEvent, MetricsEvent
+from finetune_kit._core.metrics import MetricPoint
+from finetune_kit._core.poll import PollPolicy
 from finetune_kit.dataset import (
     CostEstimate,
     Dataset,
@@ -18,24 +21,64 @@ from finetune_kit.dataset import (
     model_info,
 )
 from finetune_kit.exceptions import (
+    BudgetExceededError,
     ConfigurationError,
+    DailyJobLimitError,
     DatasetError,
     EncodingUnavailableError,
+    FileNotReadyError,
+    FileRejectedError,
     FinetuneKitError,
+    FineTuningUnavailableError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
+    ModerationError,
+    ProviderError,
+    RateLimitedError,
+    TrainingFileRejectedError,
+    WaitTimeoutError,
 )
+from finetune_kit.files import UploadOptions
+from finetune_kit.jobs import AsyncFineTuneJob, FineTuneJob, Progress
+from finetune_kit.models import AsyncTunedModel, TunedModel
 
 __all__ = [
+    "AsyncFineTuneJob",
+    "AsyncTunedModel",
+    "BudgetExceededError",
     "ConfigurationError",
     "CostEstimate",
+    "DailyJobLimitError",
     "Dataset",
     "DatasetError",
     "DatasetStats",
     "Distribution",
     "EncodingUnavailableError",
+    "FileNotReadyError",
+    "FileRejectedError",
     "Finding",
+    "FineTuneJob",
+    "FineTuningUnavailableError",
     "FinetuneKitError",
+    "JobCancelledError",
+    "JobError",
+    "JobEvent",
+    "JobFailedError",
+    "MessageEvent",
+    "MetricPoint",
+    "MetricsEvent",
     "ModelInfo",
+    "ModerationError",
+    "PollPolicy",
+    "Progress",
+    "ProviderError",
+    "RateLimitedError",
+    "TrainingFileRejectedError",
+    "TunedModel",
+    "UploadOptions",
     "ValidationReport",
+    "WaitTimeoutError",
     "auto_epochs",
     "base_model",
     "count_tokens",

@@ -4,12 +4,27 @@
 FinetuneKitError(Exception)                        base for everything finetune-kit raises
 ├── DatasetError(FinetuneKitError, ValueError)     a dataset the provider would reject
 │                                                  (.report, .findings, .line, .source)
-└── ConfigurationError(FinetuneKitError, ValueError)
-    └── EncodingUnavailableError                   a tokenizer that can't be loaded offline
+├── ConfigurationError(FinetuneKitError, ValueError)
+│   ├── EncodingUnavailableError                   a tokenizer that can't be loaded offline
+│   └── BudgetExceededError                        the estimate is over max_cost: nothing spent
+├── ProviderError(FinetuneKitError)                the provider refused: what it means, what to do
+│   ├── FileNotReadyError                          the file is still being processed
+│   ├── FileRejectedError                          the provider rejected a file (.line, .field)
+│   ├── RateLimitedError                           429 (.retry_after seconds, when given)
+│   │   └── DailyJobLimitError                     the daily fine-tuning job limit
+│   └── FineTuningUnavailableError                 no fine-tuning for this account (wind-down)
+├── JobError(FinetuneKitError)                     a job ended badly (.job: the SDK's FineTuningJob)
+│   ├── JobFailedError                             status "failed" (.code, .message, .param, .hint)
+│   │   ├── TrainingFileRejectedError              its file failed validation (.line, .field)
+│   │   └── ModerationError                        the tuned model failed the safety evaluation
+│   └── JobCancelledError                          status "cancelled"
+└── WaitTimeoutError(FinetuneKitError, TimeoutError)   our deadline passed (.job, .waited)
 ```
 
-Errors from the `openai` SDK (`openai.APIError` and its subclasses) pass through unchanged.
-Messages name files, lines, fields and ids; they never contain API keys or training text.
+Errors from the `openai` SDK (`openai.APIError` and its subclasses) pass through unchanged,
+except the provider refusals above, which are raised `from` the SDK error (kept as
+`__cause__`). Messages name files, lines, fields and ids; they never contain API keys or
+training text.
 
 Added in 0.1.0.
 """
@@ -19,13 +34,28 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from openai.types.fine_tuning import FineTuningJob
+
     from finetune_kit.dataset.report import Finding, ValidationReport
 
 __all__ = [
+    "BudgetExceededError",
     "ConfigurationError",
+    "DailyJobLimitError",
     "DatasetError",
     "EncodingUnavailableError",
+    "FileNotReadyError",
+    "FileRejectedError",
+    "FineTuningUnavailableError",
     "FinetuneKitError",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "ModerationError",
+    "ProviderError",
+    "RateLimitedError",
+    "TrainingFileRejectedError",
+    "WaitTimeoutError",
 ]
 
 
@@ -82,3 +112,198 @@ class EncodingUnavailableError(ConfigurationError):
 
     Added in 0.1.0.
     """
+
+
+class BudgetExceededError(ConfigurationError):
+    """The cost estimate is over `max_cost`: nothing was uploaded or created.
+
+    Attributes:
+        estimate_usd: The estimated cost.
+        max_cost: The budget.
+
+    Added in 0.1.0.
+    """
+
+    def __init__(self, message: str, *, estimate_usd: float, max_cost: float) -> None:
+        super().__init__(message)
+        self.estimate_usd = estimate_usd
+        self.max_cost = max_cost
+
+
+class ProviderError(FinetuneKitError):
+    """The provider refused a request; the message says what it means and what to do.
+
+    The SDK's exception is the `__cause__`.
+
+    Attributes:
+        code: The provider's error code, when it gave one.
+        status_code: The HTTP status, when there was a response.
+
+    Added in 0.1.0.
+    """
+
+    def __init__(
+        self, message: str, *, code: str | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status_code = status_code
+
+
+class FileNotReadyError(ProviderError):
+    """The file is still being processed by the provider; wait for `processed` and retry.
+
+    Added in 0.1.0.
+    """
+
+
+class FileRejectedError(ProviderError):
+    """The provider rejected a file.
+
+    Attributes:
+        file_id: The file, when known.
+        line: The 1-based line the provider named, when it named one.
+        field: The field the provider named, when it named one.
+
+    Added in 0.1.0.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file_id: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        code: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status_code=status_code)
+        self.file_id = file_id
+        self.line = line
+        self.field = field
+
+
+class RateLimitedError(ProviderError):
+    """The provider rate-limited us beyond the retry budget.
+
+    Attributes:
+        retry_after: Seconds the provider asked to wait, when it said.
+
+    Added in 0.1.0.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        status_code: int | None = 429,
+    ) -> None:
+        super().__init__(message, code=code, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class DailyJobLimitError(RateLimitedError):
+    """The account reached its daily limit of fine-tuning jobs; `.retry_after` says when to retry.
+
+    Added in 0.1.0.
+    """
+
+
+class FineTuningUnavailableError(ProviderError):
+    """This account can't create fine-tuning jobs here (e.g. OpenAI's self-serve wind-down).
+
+    The message names the remedy: Azure OpenAI (same SDK, same finetune-kit code) or another
+    provider that speaks the fine-tuning API.
+
+    Added in 0.1.0.
+    """
+
+
+class JobError(FinetuneKitError):
+    """A fine-tuning job ended without a model.
+
+    Attributes:
+        job: The job's final snapshot (`openai.types.fine_tuning.FineTuningJob`).
+
+    Added in 0.1.0.
+    """
+
+    def __init__(self, message: str, *, job: FineTuningJob) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+class JobFailedError(JobError):
+    """The job's status is `failed`.
+
+    Attributes:
+        code: The provider's error code (`job.error.code`).
+        error_message: The provider's message (`job.error.message`).
+        param: The parameter it blames, usually `training_file` or `validation_file`.
+        hint: What to do about it.
+
+    Added in 0.1.0.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job: FineTuningJob,
+        code: str | None = None,
+        error_message: str | None = None,
+        param: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, job=job)
+        self.code = code
+        self.error_message = error_message
+        self.param = param
+        self.hint = hint
+
+
+class TrainingFileRejectedError(JobFailedError):
+    """The job failed because its training (or validation) file did not validate.
+
+    Attributes:
+        line: The 1-based line the provider named, when it named one.
+        field: The field the provider named, when it named one.
+
+    Added in 0.1.0.
+    """
+
+    line: int | None = None
+    field: str | None = None
+
+
+class ModerationError(JobFailedError):
+    """The tuned model failed the provider's safety evaluation; review the training data.
+
+    Added in 0.1.0.
+    """
+
+
+class JobCancelledError(JobError):
+    """The job's status is `cancelled`.
+
+    Added in 0.1.0.
+    """
+
+
+class WaitTimeoutError(FinetuneKitError, TimeoutError):
+    """Our deadline passed before the job finished; the job itself goes on.
+
+    Attributes:
+        job: The last snapshot seen, or `None` if none was.
+        waited: Seconds waited.
+
+    Added in 0.1.0.
+    """
+
+    def __init__(self, message: str, *, job: FineTuningJob | None, waited: float) -> None:
+        super().__init__(message)
+        self.job = job
+        self.waited = waited

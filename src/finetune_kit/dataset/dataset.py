@@ -333,6 +333,49 @@ class Dataset:
         test = [rows[i] for i in range(n) if i in test_idx]
         return Dataset(records=train), Dataset(records=test)
 
+    # --- uploading ----------------------------------------------------------------------------
+
+    def upload(self, client: Any, *, model: str | None = None, **options: Any) -> Any:
+        """Validate, then upload to the provider; return the processed `FileObject`.
+
+        Refuses data with errors unless `force=True`. The remote file's name carries a hash of
+        the content, so uploading the same bytes again, from any machine, reuses the processed
+        file. Files above `threshold` (256 MB) go through the Uploads API in parallel parts
+        (`part_size` 64 MB, `concurrency` 4, md5-checked), read from disk part by part.
+
+        Args:
+            client: An `openai.OpenAI` (or `AzureOpenAI`) client.
+            model: The model the data is for (validation uses its tokenizer and context).
+            **options: `force`, `dedupe`, `wait`, `timeout`, `threshold`, `part_size`,
+                `concurrency` (see `finetune_kit.files.UploadOptions`), and `sleep`.
+
+        Raises:
+            DatasetError: The data has errors (nothing uploaded).
+            FileRejectedError: The provider could not process the file (`.line` when it says).
+
+        Added in 0.1.0.
+        """
+        from finetune_kit.files import UploadOptions, upload  # noqa: PLC0415 - I/O lives there
+
+        sleep = options.pop("sleep", None)
+        opts = UploadOptions(model=model, **options)
+        return (
+            upload(client, self, opts) if sleep is None else upload(client, self, opts, sleep=sleep)
+        )
+
+    async def aupload(self, client: Any, *, model: str | None = None, **options: Any) -> Any:
+        """The async twin of [`upload`][finetune_kit.Dataset.upload], for `AsyncOpenAI` clients.
+
+        Added in 0.1.0.
+        """
+        from finetune_kit.files import UploadOptions, aupload  # noqa: PLC0415 - I/O lives there
+
+        sleep = options.pop("sleep", None)
+        opts = UploadOptions(model=model, **options)
+        if sleep is None:
+            return await aupload(client, self, opts)
+        return await aupload(client, self, opts, sleep=sleep)
+
     # --- writing ----------------------------------------------------------------------------
 
     def to_jsonl(self, path: str | os.PathLike[str]) -> Path:

@@ -1,0 +1,4 @@
+"""Pure logic shared by the sync and async shells: no I/O, no clock reads, no sleeping.
+
+Added in 0.1.0.
+"""

@@ -1,0 +1,180 @@
+"""Waiting for a job, as a generator of commands: the policy, free of I/O and of clocks.
+
+`wait_flow` yields `Fetch(delay)` ("sleep `delay`, then retrieve the job") and is sent back what
+happened: `Fetched(job, poll_after)` or `FetchFailed(error, classified)`. The sync and async
+shells only carry out the commands, so both wait exactly alike, and tests drive the flow with
+`.send()` alone.
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import tenacity
+from openai.types.fine_tuning import FineTuningJob
+
+from finetune_kit._core.errors import Classified, job_error
+from finetune_kit.exceptions import WaitTimeoutError
+
+__all__ = [
+    "TERMINAL",
+    "Fetch",
+    "FetchFailed",
+    "Fetched",
+    "PollPolicy",
+    "WaitFlow",
+    "wait_flow",
+]
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+STABLE = frozenset({"paused"})
+"""Not terminal, but nothing happens until someone acts: poll slowly."""
+
+
+def _seconds(value: float | timedelta | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """How to wait for a job: backoff, caps and patience.
+
+    Polls start `initial` seconds apart and back off exponentially, with jitter, to `maximum`
+    (tenacity's `wait_exponential_jitter`). The server's `openai-poll-after-ms` hint replaces
+    the backoff when present, unless `interval` is set (an explicit interval always wins). A
+    paused job is polled every `paused_interval` seconds. Transient errors (timeouts, dropped
+    connections, 5xx, rate limits, including a `Retry-After` over 120 s, which the SDK gives up
+    on) are waited out, up to `max_errors` in a row.
+
+    Added in 0.1.0.
+    """
+
+    initial: float = 5.0
+    maximum: float = 60.0
+    jitter: float = 1.0
+    """Random seconds added to each backoff delay (0 for exact delays)."""
+    interval: float | None = None
+    """A fixed interval instead of the backoff and the server's hint."""
+    paused_interval: float = 300.0
+    timeout: float | None = 24 * 3600.0
+    """Give up (WaitTimeoutError) after this many seconds; None waits for ever."""
+    max_errors: int = 10
+    """Consecutive failed polls tolerated before the last error is raised."""
+
+    def __post_init__(self) -> None:
+        for name in ("initial", "maximum", "paused_interval"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"PollPolicy.{name} must be positive")
+        if self.interval is not None and self.interval <= 0:
+            raise ValueError("PollPolicy.interval must be positive")
+
+    @classmethod
+    def of(
+        cls, *, poll: float | timedelta | None = None, timeout: float | timedelta | None = -1.0
+    ) -> PollPolicy:
+        """Build from the `poll=` / `timeout=` arguments of `wait()` (-1: the default timeout)."""
+        kwargs: dict[str, float | None] = {"interval": _seconds(poll)}
+        if not (isinstance(timeout, float) and timeout == -1.0):
+            kwargs["timeout"] = _seconds(timeout)
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    def backoff(self, attempt: int) -> float:
+        """The delay before poll number `attempt` + 1 (attempt counts from 1)."""
+        if self.interval is not None:
+            return self.interval
+        wait = tenacity.wait_exponential_jitter(
+            initial=self.initial, max=self.maximum, jitter=self.jitter
+        )
+        state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        state.attempt_number = attempt
+        return float(wait(state))
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """Command: sleep `delay` seconds, then retrieve the job (with its response headers)."""
+
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """Result: the job, and the server's `openai-poll-after-ms` hint in seconds (if any)."""
+
+    job: FineTuningJob
+    poll_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchFailed:
+    """Result: the retrieve raised `error`, classified."""
+
+    error: BaseException
+    classified: Classified
+
+
+@dataclass(slots=True)
+class _State:
+    waited: float = 0.0
+    polls: int = 0
+    errors: int = 0
+    last: FineTuningJob | None = None
+    delays: list[float] = field(default_factory=list)
+
+
+WaitFlow = Generator[Fetch, Fetched | FetchFailed, FineTuningJob]
+
+
+def wait_flow(policy: PollPolicy) -> WaitFlow:
+    """Wait for a job to finish; return its final snapshot (status `succeeded`).
+
+    Raises:
+        JobFailedError: The job failed (a subclass says why when the provider did).
+        JobCancelledError: The job was cancelled.
+        WaitTimeoutError: `policy.timeout` passed first.
+        Exception: A non-transient error from a poll, or the last of `max_errors` in a row.
+    """
+    st = _State()
+    outcome = yield Fetch(0.0)
+    while True:
+        if isinstance(outcome, FetchFailed):
+            c = outcome.classified
+            st.errors += 1
+            if not c.transient or st.errors > policy.max_errors:
+                if c.translated is not None:
+                    raise c.translated from outcome.error
+                raise outcome.error
+            delay = c.retry_after if c.retry_after is not None else policy.backoff(st.errors)
+        else:
+            st.errors = 0
+            st.polls += 1
+            job = st.last = outcome.job
+            if job.status == "succeeded":
+                return job
+            if job.status in TERMINAL:
+                raise job_error(job)
+            if job.status in STABLE:
+                delay = policy.paused_interval
+            elif outcome.poll_after is not None and policy.interval is None:
+                delay = outcome.poll_after
+            else:
+                delay = policy.backoff(st.polls)
+        if policy.timeout is not None:
+            remaining = policy.timeout - st.waited
+            if remaining <= 0:
+                where = f" (last status: {st.last.status})" if st.last is not None else ""
+                raise WaitTimeoutError(
+                    f"gave up waiting after {st.waited:,.0f} s{where}; the job goes on: "
+                    "wait again, or FineTuneJob.retrieve(client, job_id) later",
+                    job=st.last,
+                    waited=st.waited,
+                )
+            delay = min(delay, remaining)
+        st.waited += delay
+        outcome = yield Fetch(delay)
