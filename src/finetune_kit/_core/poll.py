@@ -46,7 +46,7 @@ class PollPolicy:
     """How to wait for a job: backoff, caps and patience.
 
     Polls start `initial` seconds apart and back off exponentially, with jitter, to `maximum`
-    (tenacity's `wait_exponential_jitter`). The server's `openai-poll-after-ms` hint replaces
+    (tenacity's `wait_exponential` plus `wait_random`). The server's `openai-poll-after-ms` hint replaces
     the backoff when present, unless `interval` is set (an explicit interval always wins). A
     paused job is polled every `paused_interval` seconds. Transient errors (timeouts, dropped
     connections, 5xx, rate limits, including a `Retry-After` over 120 s, which the SDK gives up
@@ -88,8 +88,10 @@ class PollPolicy:
         """The delay before poll number `attempt` + 1 (attempt counts from 1)."""
         if self.interval is not None:
             return self.interval
-        wait = tenacity.wait_exponential_jitter(
-            initial=self.initial, max=self.maximum, jitter=self.jitter
+        # Exponential (initial, 2x, 4x... capped) plus up to `jitter` random seconds: spelled with
+        # strategies every tenacity 8/9 release has (wait_exponential_jitter renamed its args).
+        wait = tenacity.wait_exponential(multiplier=self.initial, max=self.maximum) + (
+            tenacity.wait_random(0, self.jitter) if self.jitter else tenacity.wait_none()
         )
         state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
         state.attempt_number = attempt

@@ -14,16 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from openai import OpenAI
 
+from finetune_kit._core.events import MessageEvent, MetricsEvent
 from finetune_kit.dataset import Dataset
+from finetune_kit.exceptions import JobError
+from finetune_kit.jobs import FineTuneJob
 from finetune_kit.testing import ScaledClock, Simulator
 
 __all__ = ["DemoOptions", "run_demo"]
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 PROMPTS = ("Tell me about Helium", "Tell me about Gold", "What is Neon?")
 
 
@@ -61,7 +62,6 @@ def run_demo(options: DemoOptions, *, out: Callable[[str], None] = print) -> int
             return 0
         client = OpenAI()
         sleep: Callable[[float], None] = time.sleep
-        now: Callable[[], float] = time.time
     else:
         sim = options.simulator or Simulator(clock=ScaledClock(options.speed))
         out(
@@ -69,62 +69,41 @@ def run_demo(options: DemoOptions, *, out: Callable[[str], None] = print) -> int
             f"(time runs {options.speed:g}x faster; nothing leaves this machine)."
         )
         client = sim.client()
-        sleep, now = sim.clock.sleep, sim.clock.now
+        sleep = sim.clock.sleep
 
-    out("\n== 2. Upload")
-    with options.dataset.open("rb") as f:
-        uploaded = client.files.create(file=(options.dataset.name, f.read()), purpose="fine-tune")
-    while uploaded.status not in ("processed", "error"):
-        sleep(1.0)
-        uploaded = client.files.retrieve(uploaded.id)
-    out(f"{uploaded.id}: {uploaded.bytes:,} bytes, {uploaded.status}")
-
-    out("\n== 3. Train")
-    job = client.fine_tuning.jobs.create(
+    out("\n== 2. Upload and create the job (exactly once)")
+    job = FineTuneJob.create(
+        client,
         model=options.model,
-        training_file=uploaded.id,
+        training=options.dataset,
         suffix="demo",
         metadata={"created_by": "finetune-kit demo"},
+        sleep=sleep,
     )
-    out(f"{job.id}: {job.status}")
-    start = now()
-    seen: set[str] = set()
-    while True:
-        job = client.fine_tuning.jobs.retrieve(job.id)
-        for event in _new_events(client, job.id, seen):
-            out(f"  [{now() - start:7.0f}s] {event.message}")
-        if job.status in TERMINAL:
-            break
-        sleep(10.0)
-    if job.status != "succeeded" or not job.fine_tuned_model:
-        error = job.error.message if job.error else "no details"
-        out(f"The job ended {job.status}: {error}")
+    out(f"{job.id}: {job.status} (training file {job.snapshot.training_file})")
+
+    out("\n== 3. Train: live events")
+    created = job.snapshot.created_at
+
+    def show(event: MessageEvent | MetricsEvent) -> None:
+        out(f"  [{event.created_at - created:5d}s] {event.message}")
+
+    try:
+        tuned = job.wait(on_event=show)
+    except JobError as exc:
+        out(f"The job ended {exc.job.status}: {exc}")
         return 1
-    out(f"Tuned model: {job.fine_tuned_model} (billed tokens: {job.trained_tokens:,})")
+    out(f"Tuned model: {tuned.id} (billed tokens: {job.snapshot.trained_tokens or 0:,})")
 
     out("\n== 4. Use it: base vs tuned")
     system = "You are a helpful assistant."
     for prompt in PROMPTS:
         out(f"\nQ: {prompt}")
-        for label, model in (("base ", options.model), ("tuned", job.fine_tuned_model)):
+        for label, model in (("base ", options.model), ("tuned", tuned.id)):
             answer = _chat(client, model, system, prompt, sleep)
             out(f"  {label} ({answer[1]:>3} tokens): {answer[0]}")
     out("\nDone.")
     return 0
-
-
-def _new_events(client: OpenAI, job_id: str, seen: set[str]) -> list[Any]:
-    """Events not seen yet, oldest first (the API lists newest first)."""
-    fresh: list[Any] = []
-    page = client.fine_tuning.jobs.list_events(job_id, limit=50)
-    while True:
-        batch = [e for e in page.data if e.id not in seen]
-        fresh.extend(batch)
-        if len(batch) < len(page.data) or not page.has_more or not page.data:
-            break
-        page = client.fine_tuning.jobs.list_events(job_id, limit=50, after=page.data[-1].id)
-    seen.update(e.id for e in fresh)
-    return list(reversed(fresh))
 
 
 def _chat(
