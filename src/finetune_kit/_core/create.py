@@ -63,9 +63,11 @@ class CreateFailed:
 CreateFlow = Generator[Find | Create | Sleep, Any, FineTuningJob]
 
 
-def _reusable(jobs: list[FineTuningJob]) -> FineTuningJob | None:
+def _reusable(jobs: list[FineTuningJob], fingerprint: str) -> FineTuningJob | None:
+    # The fingerprint is checked here too: a provider that ignores the metadata filter (or an
+    # endpoint that only claims to speak the API) must not make us adopt someone else's job.
     for job in jobs:
-        if job.status not in RETRYABLE:
+        if (job.metadata or {}).get(FINGERPRINT_KEY) == fingerprint and job.status not in RETRYABLE:
             return job
     return None
 
@@ -78,7 +80,7 @@ def create_flow(
     Sent back: a list of `FineTuningJob` for `Find`, a `FineTuningJob` or `CreateFailed` for
     `Create`, None for `Sleep`.
     """
-    found = _reusable((yield Find(fingerprint)))
+    found = _reusable((yield Find(fingerprint)), fingerprint)
     if found is not None:
         return found
     for attempt in range(1, attempts + 1):
@@ -87,7 +89,7 @@ def create_flow(
             return outcome  # type: ignore[no-any-return]
         c = outcome.classified
         if c.ambiguous:
-            found = _reusable((yield Find(fingerprint)))
+            found = _reusable((yield Find(fingerprint)), fingerprint)
             if found is not None:
                 return found
         if not c.transient or attempt == attempts:
