@@ -56,20 +56,11 @@ def estimate_cost(
     epochs = auto_epochs(examples) if n_epochs == "auto" else int(n_epochs)
     billed = epochs * tokens_per_epoch
     quote = price_for(model, prices)
-    if fmt == "reinforcement" and (
-        prices is None or quote is None or quote.source != "prices= argument"
-    ):
-        return CostEstimate(
-            model=model,
-            examples=examples,
-            tokens_per_epoch=tokens_per_epoch,
-            n_epochs=epochs,
-            n_epochs_auto=is_auto,
-            billed_tokens=billed,
-            usd_per_million=None,
-            price_source="reinforcement fine-tuning is billed per hour of training, not per token",
-            cost_usd=None,
-        )
+    source = quote.source if quote else None
+    if fmt == "reinforcement" and (quote is None or quote.source != "prices= argument"):
+        # Billed per hour of training: a per-token price would be a guess presented as fact.
+        quote = None
+        source = "reinforcement fine-tuning is billed per hour of training, not per token"
     return CostEstimate(
         model=model,
         examples=examples,
@@ -78,6 +69,6 @@ def estimate_cost(
         n_epochs_auto=is_auto,
         billed_tokens=billed,
         usd_per_million=quote.usd_per_million if quote else None,
-        price_source=quote.source if quote else None,
+        price_source=source,
         cost_usd=round(quote.usd_per_million * billed / 1_000_000, 4) if quote else None,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import TYPE_CHECKING, Any
@@ -620,44 +621,38 @@ def jobs_retrieve(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
     return _ok(sim.job(ctx.params["id"]).to_api(), _poll_headers(sim))
 
 
-def jobs_cancel(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
-    """POST /fine_tuning/jobs/{id}/cancel: any job that has not finished."""
+def _transition(
+    sim: Simulator, ctx: Context, allowed: Callable[[str], bool], why: str
+) -> JobRecord:
+    """The job, if its status allows the transition (else the API's 400)."""
     job = sim.job(ctx.params["id"])
-    if job.status in TERMINAL:
+    if not allowed(job.status):
         raise ApiError(
             400,
-            f"Job {job.id} has already {job.status}: it can't be cancelled.",
+            f"Job {job.id} is {job.status}: {why}.",
             param="fine_tuning_job_id",
             code="invalid_job_state",
         )
+    return job
+
+
+def jobs_cancel(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
+    """POST /fine_tuning/jobs/{id}/cancel: any job that has not finished."""
+    job = _transition(sim, ctx, lambda s: s not in TERMINAL, "finished jobs can't be cancelled")
     job.cancel(sim.now())
     return _ok(job.to_api())
 
 
 def jobs_pause(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
     """POST /fine_tuning/jobs/{id}/pause: running jobs only."""
-    job = sim.job(ctx.params["id"])
-    if job.status != "running":
-        raise ApiError(
-            400,
-            f"Job {job.id} is {job.status}: only running jobs can be paused.",
-            param="fine_tuning_job_id",
-            code="invalid_job_state",
-        )
+    job = _transition(sim, ctx, lambda s: s == "running", "only running jobs can be paused")
     job.pause(sim.now())
     return _ok(job.to_api())
 
 
 def jobs_resume(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
     """POST /fine_tuning/jobs/{id}/resume: paused jobs only; they queue again."""
-    job = sim.job(ctx.params["id"])
-    if job.status != "paused":
-        raise ApiError(
-            400,
-            f"Job {job.id} is {job.status}: only paused jobs can be resumed.",
-            param="fine_tuning_job_id",
-            code="invalid_job_state",
-        )
+    job = _transition(sim, ctx, lambda s: s == "paused", "only paused jobs can be resumed")
     job.resume(sim.now())
     return _ok(job.to_api())
 
