@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -19,11 +18,8 @@ from tests.testing._sim_helpers import (
     MODEL,
     T0,
     Client,
-    Flavour,
     aw,
-    closing,
     elle_job,
-    make_client,
     ready_file,
     sleep_until,
     tuned_model,
@@ -41,23 +37,6 @@ BASE_HELIUM = (
 """gpt-4o-mini-2024-07-18's (simulated) answer to "Tell me about Helium"."""
 SHUTDOWN_2027 = 1_799_884_800
 """2027-01-14T00:00:00Z: gpt-4o-mini-2024-07-18's shutdown date."""
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator()
-
-
-@pytest.fixture
-def client(sim: Simulator) -> OpenAI:
-    return sim.client(max_retries=0)
-
-
-@pytest.fixture(params=["sync", "async"])
-async def api(request: pytest.FixtureRequest, sim: Simulator) -> AsyncIterator[Client]:
-    flavour: Flavour = request.param
-    async for c in closing(make_client(sim, flavour)):
-        yield c
 
 
 def _prompt_tokens(messages: list[Any], model: str) -> int:

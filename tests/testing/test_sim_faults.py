@@ -30,23 +30,6 @@ from tests.testing._sim_helpers import (
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator()
-
-
-@pytest.fixture
-def client(sim: Simulator) -> OpenAI:
-    return sim.client(max_retries=0)
-
-
-@pytest.fixture(params=["sync", "async"])
-async def api(request: pytest.FixtureRequest, sim: Simulator) -> AsyncIterator[Client]:
-    flavour: Flavour = request.param
-    async for c in closing(make_client(sim, flavour)):
-        yield c
-
-
 @pytest.fixture(params=["sync", "async"])
 async def retrying_api(
     request: pytest.FixtureRequest, sim: Simulator, monkeypatch: pytest.MonkeyPatch

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
 
 import openai
 import pytest
@@ -20,12 +19,9 @@ from tests.testing._sim_helpers import (
     T0,
     VALIDATING,
     Client,
-    Flavour,
     all_items,
     aw,
-    closing,
     first_page,
-    make_client,
     ready_file,
     upload,
 )
@@ -33,23 +29,6 @@ from tests.testing._sim_helpers import (
 pytestmark = pytest.mark.anyio
 
 AZURE_V1 = "https://res.openai.azure.com/openai/v1/"
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator()
-
-
-@pytest.fixture
-def client(sim: Simulator) -> OpenAI:
-    return sim.client(max_retries=0)
-
-
-@pytest.fixture(params=["sync", "async"])
-async def api(request: pytest.FixtureRequest, sim: Simulator) -> AsyncIterator[Client]:
-    flavour: Flavour = request.param
-    async for c in closing(make_client(sim, flavour)):
-        yield c
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -30,12 +29,9 @@ from tests.testing._sim_helpers import (
     T0,
     VALIDATING,
     Client,
-    Flavour,
     all_items,
     aw,
-    closing,
     elle_job,
-    make_client,
     ready_file,
     sleep_until,
     tuned_model,
@@ -47,23 +43,6 @@ pytestmark = pytest.mark.anyio
 HEX8 = r"[A-Za-z0-9]{8}"
 CREATED = T0 + 2
 """When `elle_job` creates its job: right after the 2 s file processing."""
-
-
-@pytest.fixture
-def sim() -> Simulator:
-    return Simulator()
-
-
-@pytest.fixture
-def client(sim: Simulator) -> OpenAI:
-    return sim.client(max_retries=0)
-
-
-@pytest.fixture(params=["sync", "async"])
-async def api(request: pytest.FixtureRequest, sim: Simulator) -> AsyncIterator[Client]:
-    flavour: Flavour = request.param
-    async for c in closing(make_client(sim, flavour)):
-        yield c
 
 
 def _events(client: OpenAI, job_id: str) -> list[FineTuningJobEvent]:
