@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,8 @@ import openai
 from openai import AsyncOpenAI, OpenAI
 from openai.types import FileObject
 
-from finetune_kit._core.errors import line_and_field
+from finetune_kit._core.create import CreateFailed, Find, Sleep, once_flow
+from finetune_kit._core.errors import classify, line_and_field
 from finetune_kit._core.files import (
     DEFAULT_PART_SIZE,
     UPLOADS_THRESHOLD,
@@ -36,6 +38,11 @@ from finetune_kit._core.files import (
 )
 from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import ConfigurationError, FileRejectedError, WaitTimeoutError
+
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup as _BaseExceptionGroup
+else:  # pragma: no cover - anyio brings the backport on 3.10
+    from exceptiongroup import BaseExceptionGroup as _BaseExceptionGroup
 
 __all__ = ["DEFAULT_MODEL", "Source", "UploadOptions", "aupload", "upload"]
 
@@ -133,8 +140,7 @@ def upload(
         elif ident.size > opts.threshold:
             file = _multipart(client, path, name, ident, opts)
         else:
-            with path.open("rb") as f:
-                file = client.files.create(file=(name, f), purpose="fine-tune")
+            file = _create_once(client, path, name, ident, sleep)
     finally:
         if temporary:
             path.unlink(missing_ok=True)
@@ -152,13 +158,73 @@ def wait_processed(
                 f"{file.id} was still {file.status} after {waited:,.0f} s", job=None, waited=waited
             )
         attempt += 1
-        delay = _file_delay(attempt)
+        delay = min(_file_delay(attempt), options.timeout - waited)
         sleep(delay)
         waited += delay
         file = client.files.retrieve(file.id)
     if file.status == "error":
         raise _rejected(file)
     return file
+
+
+def _create_once(
+    client: OpenAI, path: Path, name: str, ident: Identity, sleep: Callable[[float], None]
+) -> FileObject:
+    """Call `files.create` at most once.
+
+    SDK retries are off; after an ambiguous failure (the upload may have landed) the remote
+    files are searched for these bytes before any retry.
+    """
+    once = client.with_options(max_retries=0)
+    flow = once_flow({}, Find(ident.tag), lambda files: find_match(files, ident), look_first=False)
+    try:
+        command = next(flow)
+        while True:
+            if isinstance(command, Find):
+                command = flow.send(list(client.files.list(purpose="fine-tune")))
+            elif isinstance(command, Sleep):
+                sleep(command.seconds)
+                command = flow.send(None)
+            else:
+                try:
+                    with path.open("rb") as f:
+                        result: Any = once.files.create(file=(name, f), purpose="fine-tune")
+                except Exception as exc:  # noqa: BLE001 - classified, then re-raised by the flow
+                    result = CreateFailed(exc, classify(exc, operation="upload", now=time.time()))
+                command = flow.send(result)
+    except StopIteration as stop:
+        created: FileObject = stop.value
+        return created
+
+
+async def _acreate_once(
+    client: AsyncOpenAI,
+    path: Path,
+    name: str,
+    ident: Identity,
+    sleep: Callable[[float], Awaitable[None]],
+) -> FileObject:
+    """The async twin of `_create_once`."""
+    once = client.with_options(max_retries=0)
+    flow = once_flow({}, Find(ident.tag), lambda files: find_match(files, ident), look_first=False)
+    try:
+        command = next(flow)
+        while True:
+            if isinstance(command, Find):
+                command = flow.send([f async for f in client.files.list(purpose="fine-tune")])
+            elif isinstance(command, Sleep):
+                await sleep(command.seconds)
+                command = flow.send(None)
+            else:
+                try:
+                    data = await anyio.to_thread.run_sync(path.read_bytes)
+                    result: Any = await once.files.create(file=(name, data), purpose="fine-tune")
+                except Exception as exc:  # noqa: BLE001 - classified, then re-raised by the flow
+                    result = CreateFailed(exc, classify(exc, operation="upload", now=time.time()))
+                command = flow.send(result)
+    except StopIteration as stop:
+        created: FileObject = stop.value
+        return created
 
 
 def _read_part(path: Path, part: PartPlan) -> bytes:
@@ -225,7 +291,7 @@ async def aupload(
         elif ident.size > opts.threshold:
             file = await _amultipart(client, path, name, ident, opts)
         else:
-            file = await client.files.create(file=(name, path.read_bytes()), purpose="fine-tune")
+            file = await _acreate_once(client, path, name, ident, sleep)
     finally:
         if temporary:
             path.unlink(missing_ok=True)
@@ -247,7 +313,7 @@ async def await_processed(
                 f"{file.id} was still {file.status} after {waited:,.0f} s", job=None, waited=waited
             )
         attempt += 1
-        delay = _file_delay(attempt)
+        delay = min(_file_delay(attempt), options.timeout - waited)
         await sleep(delay)
         waited += delay
         file = await client.files.retrieve(file.id)
@@ -278,10 +344,12 @@ async def _amultipart(
             for part in parts:
                 tg.start_soon(send, part)
         done = await client.uploads.complete(upload_id=upload_.id, part_ids=part_ids, md5=ident.md5)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            with contextlib.suppress(openai.OpenAIError):
-                await client.uploads.cancel(upload_.id)
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True), contextlib.suppress(openai.OpenAIError):
+            await client.uploads.cancel(upload_.id)
+        # A task group wraps a part's error in a group: raise the error itself, as sync does.
+        if isinstance(exc, _BaseExceptionGroup) and exc.exceptions:
+            raise exc.exceptions[0] from None
         raise
     if done.file is None:
         raise FileRejectedError(f"the upload {upload_.id} completed without a file", file_id=None)

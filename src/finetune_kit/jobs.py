@@ -35,7 +35,7 @@ from finetune_kit._core.poll import (
     wait_flow,
 )
 from finetune_kit._core.prepare import Prepared, Source, prepare
-from finetune_kit._core.spec import JobRequest, check_budget, job_request
+from finetune_kit._core.spec import JobRequest, check_budget, check_params, job_request
 from finetune_kit.exceptions import ConfigurationError
 from finetune_kit.files import UploadOptions
 from finetune_kit.models import AsyncTunedModel, TunedModel
@@ -125,6 +125,9 @@ def _plan(
     nonce: str | None,
 ) -> _Plan:
     """Every local check before anything is spent: parameters, data, budget."""
+    check_params(
+        method=method, hyperparameters=hyperparameters, suffix=suffix, seed=seed, metadata=metadata
+    )
     kind = _method_type(method)
     epochs = _n_epochs(method, hyperparameters)
     train = prepare(
@@ -190,7 +193,8 @@ class FineTuneJob:
         self.client = client
         self.snapshot = snapshot
         self._sleep = sleep or time.sleep
-        self._cursor = EventCursor()
+        self._cursor = EventCursor()  # what wait(on_event=...) has handed out
+        self._progress_cursor = EventCursor()  # progress() reads on its own: it takes nothing away
         self._last_metrics: MetricsEvent | None = None
 
     def __repr__(self) -> str:
@@ -477,11 +481,18 @@ class FineTuneJob:
         """
         cursor = EventCursor(last_id=since)
         policy = PollPolicy.of(poll=poll, timeout=None)
-        looks = 0
+        looks = errors = 0
         while True:
-            if follow:
-                self.refresh()
-            new = self._drain(cursor)
+            try:
+                if follow:
+                    self.refresh()
+                new = self._drain(cursor)
+            except Exception as exc:  # noqa: BLE001 - classified by _retry_delay
+                # Following rides out what wait() rides out; the cursor loses nothing meanwhile.
+                delay = _retry_delay(exc, errors := errors + 1, policy, follow=follow)
+                self._sleep(delay)
+                continue
+            errors = 0
             yield from new
             if not follow or (self.status in TERMINAL and not new):
                 return
@@ -496,7 +507,7 @@ class FineTuneJob:
         Added in 0.1.0.
         """
         self.refresh()
-        self._drain()
+        self._drain(self._progress_cursor)
         last = self._last_metrics
         finish = self.snapshot.estimated_finish
         return Progress(
@@ -525,6 +536,16 @@ class FineTuneJob:
         Added in 0.1.0.
         """
         return list(self.client.fine_tuning.jobs.checkpoints.list(self.id))
+
+
+def _retry_delay(exc: Exception, errors: int, policy: PollPolicy, *, follow: bool) -> float:
+    """How long to wait before following again after `exc`; re-raises what can't be waited out."""
+    c = classify(exc, operation="events", now=time.time())
+    if not follow or not c.transient or errors > policy.max_errors:
+        if c.translated is not None:
+            raise c.translated from exc
+        raise exc
+    return c.retry_after or policy.backoff(errors)
 
 
 def _drain_all(client: OpenAI, job_id: str, cursor: EventCursor) -> list[Event]:
@@ -566,7 +587,8 @@ class AsyncFineTuneJob:
         self.client = client
         self.snapshot = snapshot
         self._sleep: AsyncSleep = sleep or anyio.sleep
-        self._cursor = EventCursor()
+        self._cursor = EventCursor()  # what wait(on_event=...) has handed out
+        self._progress_cursor = EventCursor()  # progress() reads on its own: it takes nothing away
         self._last_metrics: MetricsEvent | None = None
 
     def __repr__(self) -> str:
@@ -787,11 +809,17 @@ class AsyncFineTuneJob:
         """
         cursor = EventCursor(last_id=since)
         policy = PollPolicy.of(poll=poll, timeout=None)
-        looks = 0
+        looks = errors = 0
         while True:
-            if follow:
-                await self.refresh()
-            new = await self._drain(cursor)
+            try:
+                if follow:
+                    await self.refresh()
+                new = await self._drain(cursor)
+            except Exception as exc:  # noqa: BLE001 - classified by _retry_delay
+                delay = _retry_delay(exc, errors := errors + 1, policy, follow=follow)
+                await self._sleep(delay)
+                continue
+            errors = 0
             for event in new:
                 yield event
             if not follow or (self.status in TERMINAL and not new):
@@ -807,7 +835,7 @@ class AsyncFineTuneJob:
         Added in 0.1.0.
         """
         await self.refresh()
-        await self._drain()
+        await self._drain(self._progress_cursor)
         last = self._last_metrics
         finish = self.snapshot.estimated_finish
         return Progress(

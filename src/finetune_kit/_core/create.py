@@ -10,16 +10,18 @@ Added in 0.1.0.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from openai.types.fine_tuning import FineTuningJob
 
 from finetune_kit._core.errors import Classified
 from finetune_kit._core.fingerprint import FINGERPRINT_KEY
 
-__all__ = ["Create", "CreateFailed", "CreateFlow", "Find", "Sleep", "create_flow"]
+__all__ = ["Create", "CreateFailed", "CreateFlow", "Find", "Sleep", "create_flow", "once_flow"]
+
+T = TypeVar("T")
 
 RETRYABLE = frozenset({"failed", "cancelled"})
 """A job that ended so is not reused: asking again means trying again. Any other status (open
@@ -72,6 +74,42 @@ def _reusable(jobs: list[FineTuningJob], fingerprint: str) -> FineTuningJob | No
     return None
 
 
+def once_flow(
+    params: dict[str, Any],
+    find: Find,
+    pick: Callable[[Any], T | None],
+    *,
+    look_first: bool = True,
+    attempts: int = 5,
+    backoff: float = 2.0,
+) -> Generator[Find | Create | Sleep, Any, T]:
+    """Carry out a non-idempotent create at most once.
+
+    Look first (unless `look_first` is false), create, and after an ambiguous failure look
+    again before any retry. Sent back: what `find` lists (for `pick` to choose from), the created object or a
+    `CreateFailed` for `Create`, None for `Sleep`.
+    """
+    if look_first:
+        found = pick((yield find))
+        if found is not None:
+            return found
+    for attempt in range(1, attempts + 1):
+        outcome = yield Create(params)
+        if not isinstance(outcome, CreateFailed):
+            return outcome  # type: ignore[no-any-return]
+        c = outcome.classified
+        if c.ambiguous:
+            found = pick((yield find))
+            if found is not None:
+                return found
+        if not c.transient or attempt == attempts:
+            if c.translated is not None:
+                raise c.translated from outcome.error
+            raise outcome.error
+        yield Sleep(c.retry_after or backoff * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def create_flow(
     params: dict[str, Any], fingerprint: str, *, attempts: int = 5, backoff: float = 2.0
 ) -> CreateFlow:
@@ -80,21 +118,12 @@ def create_flow(
     Sent back: a list of `FineTuningJob` for `Find`, a `FineTuningJob` or `CreateFailed` for
     `Create`, None for `Sleep`.
     """
-    found = _reusable((yield Find(fingerprint)), fingerprint)
-    if found is not None:
-        return found
-    for attempt in range(1, attempts + 1):
-        outcome = yield Create(params)
-        if not isinstance(outcome, CreateFailed):
-            return outcome  # type: ignore[no-any-return]
-        c = outcome.classified
-        if c.ambiguous:
-            found = _reusable((yield Find(fingerprint)), fingerprint)
-            if found is not None:
-                return found
-        if not c.transient or attempt == attempts:
-            if c.translated is not None:
-                raise c.translated from outcome.error
-            raise outcome.error
-        yield Sleep(c.retry_after if c.retry_after is not None else backoff * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")  # pragma: no cover
+    return (
+        yield from once_flow(
+            params,
+            Find(fingerprint),
+            lambda jobs: _reusable(jobs, fingerprint),
+            attempts=attempts,
+            backoff=backoff,
+        )
+    )

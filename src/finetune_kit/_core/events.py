@@ -148,7 +148,7 @@ class EventCursor:
                 return None
             if event.id not in self.seen:
                 self._pending.append(event)
-        if not page or not has_more:
+        if not page or has_more is False:  # a provider that leaves has_more out: keep paging
             return None
         return ListEvents(after=page[-1].id, limit=self.page_size)
 

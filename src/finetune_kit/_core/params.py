@@ -122,6 +122,8 @@ def check_method(
         problems.append(
             ParamProblem("method.reinforcement.grader", "reinforcement fine-tuning needs a grader")
         )
+    # "auto" is what leaving a hyperparameter out means: drop it, so both spell the same run.
+    hp = {k: v for k, v in hp.items() if v != "auto"}
     normalised = {"type": kind, kind: {**section, "hyperparameters": hp}}
     return normalised, problems
 

@@ -152,7 +152,7 @@ def wait_flow(policy: PollPolicy) -> WaitFlow:
                 if c.translated is not None:
                     raise c.translated from outcome.error
                 raise outcome.error
-            delay = c.retry_after if c.retry_after is not None else policy.backoff(st.errors)
+            delay = c.retry_after or policy.backoff(st.errors)
         else:
             st.errors = 0
             st.polls += 1

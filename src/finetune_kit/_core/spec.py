@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from finetune_kit._core.fingerprint import FINGERPRINT_KEY, fingerprint
-from finetune_kit._core.params import check_metadata, check_method, check_suffix
+from finetune_kit._core.params import ParamProblem, check_metadata, check_method, check_suffix
 from finetune_kit.dataset.report import CostEstimate
 from finetune_kit.exceptions import BudgetExceededError, ConfigurationError
 
-__all__ = ["JobRequest", "check_budget", "job_request"]
+__all__ = ["JobRequest", "check_budget", "check_params", "job_request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,25 @@ class JobRequest:
         return out
 
 
+def check_params(
+    *, method: Any, hyperparameters: Any, suffix: str | None, seed: int | None, metadata: Any
+) -> dict[str, Any]:
+    """Check the job's parameters (all problems at once); return the normalised method.
+
+    Raises:
+        ConfigurationError: Listing each parameter the API would refuse, and why.
+    """
+    normalised, problems = check_method(method, hyperparameters)
+    problems += check_suffix(suffix)
+    problems += check_metadata(metadata, reserved=1)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        problems.append(ParamProblem("seed", f"must be an integer, not {seed!r}"))
+    if problems:
+        listed = "; ".join(f"{p.param} {p.message}" for p in problems)
+        raise ConfigurationError(f"the API would refuse this job: {listed}")
+    return normalised
+
+
 def job_request(
     *,
     model: str,
@@ -69,14 +88,9 @@ def job_request(
     Raises:
         ConfigurationError: Listing each parameter the API would refuse, and why.
     """
-    normalised, problems = check_method(method, hyperparameters)
-    problems += check_suffix(suffix)
-    problems += check_metadata(metadata, reserved=1)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigurationError(f"seed must be an integer, not {seed!r}")
-    if problems:
-        listed = "; ".join(f"{p.param} {p.message}" for p in problems)
-        raise ConfigurationError(f"the API would refuse this job: {listed}")
+    normalised = check_params(
+        method=method, hyperparameters=hyperparameters, suffix=suffix, seed=seed, metadata=metadata
+    )
     extra = dict(extra_body or {})
     if training_type is not None:
         extra["trainingType"] = training_type

@@ -1,0 +1,1 @@
+"""Tests of FineTuneJob / AsyncFineTuneJob: flows, reliability and wire shapes on the simulator."""
