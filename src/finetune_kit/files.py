@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,8 +109,21 @@ def _rejected(file: FileObject) -> FileRejectedError:
     )
 
 
-def _file_delay(attempt: int) -> float:
-    return min(10.0, 1.0 * 1.5 ** (attempt - 1))
+def _processing_flow(file: FileObject, timeout: float) -> Generator[float, FileObject, FileObject]:
+    """Yield how long to sleep before the next look; receive the file; return it processed."""
+    waited, attempt = 0.0, 0
+    while file.status not in ("processed", "error"):
+        if waited >= timeout:
+            raise WaitTimeoutError(
+                f"{file.id} was still {file.status} after {waited:,.0f} s", job=None, waited=waited
+            )
+        attempt += 1
+        delay = min(10.0, 1.5 ** (attempt - 1), timeout - waited)
+        waited += delay
+        file = yield delay
+    if file.status == "error":
+        raise _rejected(file)
+    return file
 
 
 def upload(
@@ -151,20 +164,15 @@ def wait_processed(
     client: OpenAI, file: FileObject, options: UploadOptions, *, sleep: Callable[[float], None]
 ) -> FileObject:
     """Poll a file until it is processed (raise FileRejectedError on `error`)."""
-    waited, attempt = 0.0, 0
-    while file.status not in ("processed", "error"):
-        if waited >= options.timeout:
-            raise WaitTimeoutError(
-                f"{file.id} was still {file.status} after {waited:,.0f} s", job=None, waited=waited
-            )
-        attempt += 1
-        delay = min(_file_delay(attempt), options.timeout - waited)
-        sleep(delay)
-        waited += delay
-        file = client.files.retrieve(file.id)
-    if file.status == "error":
-        raise _rejected(file)
-    return file
+    flow = _processing_flow(file, options.timeout)
+    try:
+        delay = next(flow)
+        while True:
+            sleep(delay)
+            delay = flow.send(client.files.retrieve(file.id))
+    except StopIteration as stop:
+        done: FileObject = stop.value
+        return done
 
 
 def _create_once(
@@ -306,20 +314,15 @@ async def await_processed(
     sleep: Callable[[float], Awaitable[None]],
 ) -> FileObject:
     """Poll a file until it is processed (raise FileRejectedError on `error`)."""
-    waited, attempt = 0.0, 0
-    while file.status not in ("processed", "error"):
-        if waited >= options.timeout:
-            raise WaitTimeoutError(
-                f"{file.id} was still {file.status} after {waited:,.0f} s", job=None, waited=waited
-            )
-        attempt += 1
-        delay = min(_file_delay(attempt), options.timeout - waited)
-        await sleep(delay)
-        waited += delay
-        file = await client.files.retrieve(file.id)
-    if file.status == "error":
-        raise _rejected(file)
-    return file
+    flow = _processing_flow(file, options.timeout)
+    try:
+        delay = next(flow)
+        while True:
+            await sleep(delay)
+            delay = flow.send(await client.files.retrieve(file.id))
+    except StopIteration as stop:
+        done: FileObject = stop.value
+        return done
 
 
 async def _amultipart(
