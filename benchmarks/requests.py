@@ -15,6 +15,7 @@ that should deliver every event duplicates, misses or reorders one. See benchmar
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import platform
@@ -23,7 +24,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 
 from openai import OpenAI
@@ -244,7 +245,7 @@ def ours(setup: Setup, data: bytes, *, policy: PollPolicy | None, name: str) -> 
         delivered,
         [e["id"] for e in sim.jobs[run.job_id].events],
         [by_look.get(t, 0) for t in looks],
-        [b - a for a, b in zip(looks, looks[1:], strict=False)],
+        [b - a for a, b in itertools.pairwise(looks)],
         sim.clock.now() - run.created_at,
         wall,
         final_status=job.status,
@@ -259,7 +260,9 @@ def verify(results: list[Result]) -> list[str]:
     first = results[0]
     for r in results:
         _require(r.final_status == "succeeded", f"{r.name}: ended {r.final_status!r}")
-        _require(r.expected == first.expected, f"{r.name}: followed a different job than {first.name}")
+        _require(
+            r.expected == first.expected, f"{r.name}: followed a different job than {first.name}"
+        )
         _require(r.unknown == 0, f"{r.name}: {r.unknown} events that the job does not have")
         if r.complete:
             _require(r.duplicated == 0, f"{r.name}: {r.duplicated} events duplicated")
@@ -268,8 +271,10 @@ def verify(results: list[Result]) -> list[str]:
     complete = [r.name.split(" ", 1)[0] for r in results if r.complete]
     return [
         f"every run followed the same job: {len(first.expected):,} events, same ids, same order",
-        f"{', '.join(complete)}: every event delivered exactly once, oldest first "
-        "(0 duplicated, 0 missed, compared id by id with the simulator's own list)",
+        (
+            f"{', '.join(complete)}: every event delivered exactly once, oldest first "
+            "(0 duplicated, 0 missed, compared id by id with the simulator's own list)"
+        ),
     ]
 
 
@@ -292,11 +297,13 @@ def print_table(results: list[Result], baseline: Result) -> None:
             f"{r.duplicated:4,} {r.missed:6,} {max(r.per_poll, default=0):7,} {r.wall:6.1f}"
         )
     print(
-        "max gap: the longest wait between two looks (the events' worst staleness). polls: looks "
-        "at the job.\nretrieve / events: GET /fine_tuning/jobs/{id} and GET .../events requests; "
-        "requests: all requests after jobs.create\n(ours includes FineTuneJob.retrieve). x fewer: "
-        "(a)'s requests / this row's, for rows that deliver every event. dup / missed: events delivered twice /\nnever. max new: most "
-        "new events handed out by one look. wall s: this process's time for the run."
+        "max gap: the longest wait between two looks (the events' worst staleness). "
+        "polls: looks at the job.\n"
+        "retrieve / events: GET /fine_tuning/jobs/{id} and GET .../events requests. requests: "
+        "every request after\njobs.create (ours: FineTuneJob.retrieve included). x fewer: (a)'s "
+        "requests / this row's, for rows that\ndeliver every event. dup / missed: events "
+        "delivered twice / never. max new: most new events handed out\nby one look. wall s: "
+        "this process's time for the run."
     )
 
 

@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     model = job.wait(on_event=on_event)
     curve = job.metrics()
     print(f"tuned model: {model.id}")
-    print(f"loss: {curve[0].train_loss} at step 1 -> {curve[-1].train_loss} at step {curve[-1].step}")
+    print(
+        f"loss: {curve[0].train_loss} at step 1 -> {curve[-1].train_loss} at step {curve[-1].step}"
+    )
     print(f"checkpoints: {[c.fine_tuned_model_checkpoint for c in job.checkpoints()]}")
     return 0 if len(sim.jobs) == 1 else 1
 
