@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx2
 import openai
 import pytest
 from openai import AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI
@@ -200,14 +199,8 @@ def make_client(sim: Simulator, flavour: Flavour, kind: Kind = "openai", **kwarg
     if flavour == "sync":
         client: AzureOpenAI = sim.azure_client(**kwargs)
         return client
-    return AsyncAzureOpenAI(
-        api_key=kwargs.pop("api_key", "azure-simulator-key"),
-        azure_endpoint="https://simulator.openai.azure.com",
-        api_version="2025-04-01-preview",
-        max_retries=kwargs.pop("max_retries", 2),
-        http_client=httpx2.AsyncClient(transport=sim.async_transport()),
-        **kwargs,
-    )
+    aclient: AsyncAzureOpenAI = sim.async_azure_client(**kwargs)
+    return aclient
 
 
 HarnessFactory = Callable[..., Harness]

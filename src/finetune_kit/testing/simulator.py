@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from openai import AsyncOpenAI, AzureOpenAI, OpenAI
+from openai import AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI
 
 from finetune_kit.dataset.catalog import model_info
 from finetune_kit.dataset.tokens import TokenCounter
@@ -233,6 +233,28 @@ class Simulator:
             api_version=api_version,
             max_retries=max_retries,
             http_client=module.Client(transport=self.transport()),
+            **kwargs,
+        )
+
+    def async_azure_client(
+        self,
+        *,
+        endpoint: str = "https://simulator.openai.azure.com",
+        api_version: str = "2025-04-01-preview",
+        max_retries: int = 2,
+        **kwargs: Any,
+    ) -> AsyncAzureOpenAI:
+        """An `openai.AsyncAzureOpenAI` answered by this simulator.
+
+        Added in 0.1.0.
+        """
+        module = importlib.import_module(http_library())
+        return AsyncAzureOpenAI(
+            api_key=kwargs.pop("api_key", "azure-simulator-key"),
+            azure_endpoint=endpoint,
+            api_version=api_version,
+            max_retries=max_retries,
+            http_client=module.AsyncClient(transport=self.async_transport()),
             **kwargs,
         )
 
