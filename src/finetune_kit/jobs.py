@@ -349,7 +349,12 @@ class FineTuneJob:
 
     @classmethod
     def list(
-        cls, client: OpenAI, *, metadata: dict[str, str] | None = None, limit: int = 20
+        cls,
+        client: OpenAI,
+        *,
+        metadata: dict[str, str] | None = None,
+        limit: int = 20,
+        sleep: Callable[[float], None] | None = None,
     ) -> builtins.list[FineTuneJob]:
         """The newest `limit` jobs (optionally only those whose metadata holds `metadata`).
 
@@ -360,7 +365,7 @@ class FineTuneJob:
         if metadata:
             kwargs["metadata"] = metadata
         for snapshot in client.fine_tuning.jobs.list(**kwargs):
-            jobs.append(cls(client, snapshot))
+            jobs.append(cls(client, snapshot, sleep=sleep))
             if len(jobs) >= limit:
                 break
         return jobs
@@ -710,7 +715,12 @@ class AsyncFineTuneJob:
 
     @classmethod
     async def list(
-        cls, client: AsyncOpenAI, *, metadata: dict[str, str] | None = None, limit: int = 20
+        cls,
+        client: AsyncOpenAI,
+        *,
+        metadata: dict[str, str] | None = None,
+        limit: int = 20,
+        sleep: AsyncSleep | None = None,
     ) -> builtins.list[AsyncFineTuneJob]:
         """The newest `limit` jobs (optionally only those whose metadata holds `metadata`).
 
@@ -721,7 +731,7 @@ class AsyncFineTuneJob:
         if metadata:
             kwargs["metadata"] = metadata
         async for snapshot in client.fine_tuning.jobs.list(**kwargs):
-            jobs.append(cls(client, snapshot))
+            jobs.append(cls(client, snapshot, sleep=sleep))
             if len(jobs) >= limit:
                 break
         return jobs
