@@ -174,6 +174,13 @@ class Simulator:
         """An async `MockTransport` for the SDK's HTTP library."""
         return make_async_transport(self)
 
+    def _http(self, *, asynchronous: bool) -> Any:
+        """An httpx2 (or, on openai 2.x, httpx) client whose transport is this simulator."""
+        module = importlib.import_module(http_library())
+        if asynchronous:
+            return module.AsyncClient(transport=self.async_transport())
+        return module.Client(transport=self.transport())
+
     def client(
         self,
         *,
@@ -185,14 +192,9 @@ class Simulator:
 
         Added in 0.1.0.
         """
-        module = importlib.import_module(http_library())
-        return OpenAI(
-            api_key=kwargs.pop("api_key", "sk-simulator"),
-            base_url=base_url,
-            max_retries=max_retries,
-            http_client=module.Client(transport=self.transport()),
-            **kwargs,
-        )
+        kwargs.setdefault("api_key", "sk-simulator")
+        http = self._http(asynchronous=False)
+        return OpenAI(base_url=base_url, max_retries=max_retries, http_client=http, **kwargs)
 
     def async_client(
         self,
@@ -205,57 +207,29 @@ class Simulator:
 
         Added in 0.1.0.
         """
-        module = importlib.import_module(http_library())
-        return AsyncOpenAI(
-            api_key=kwargs.pop("api_key", "sk-simulator"),
-            base_url=base_url,
-            max_retries=max_retries,
-            http_client=module.AsyncClient(transport=self.async_transport()),
-            **kwargs,
-        )
+        kwargs.setdefault("api_key", "sk-simulator")
+        http = self._http(asynchronous=True)
+        return AsyncOpenAI(base_url=base_url, max_retries=max_retries, http_client=http, **kwargs)
 
-    def azure_client(
-        self,
-        *,
-        endpoint: str = "https://simulator.openai.azure.com",
-        api_version: str = "2025-04-01-preview",
-        max_retries: int = 2,
-        **kwargs: Any,
-    ) -> AzureOpenAI:
+    def azure_client(self, *, max_retries: int = 2, **kwargs: Any) -> AzureOpenAI:
         """An `openai.AzureOpenAI` answered by this simulator (`/openai/...?api-version=` paths).
 
-        Added in 0.1.0.
-        """
-        module = importlib.import_module(http_library())
-        return AzureOpenAI(
-            api_key=kwargs.pop("api_key", "azure-simulator-key"),
-            azure_endpoint=endpoint,
-            api_version=api_version,
-            max_retries=max_retries,
-            http_client=module.Client(transport=self.transport()),
-            **kwargs,
-        )
-
-    def async_azure_client(
-        self,
-        *,
-        endpoint: str = "https://simulator.openai.azure.com",
-        api_version: str = "2025-04-01-preview",
-        max_retries: int = 2,
-        **kwargs: Any,
-    ) -> AsyncAzureOpenAI:
-        """An `openai.AsyncAzureOpenAI` answered by this simulator.
+        Keyword arguments go to `AzureOpenAI` (defaults: a simulator endpoint, api_version
+        `2025-04-01-preview`, any API key).
 
         Added in 0.1.0.
         """
-        module = importlib.import_module(http_library())
+        http = self._http(asynchronous=False)
+        return AzureOpenAI(max_retries=max_retries, http_client=http, **_azure_defaults(kwargs))
+
+    def async_azure_client(self, *, max_retries: int = 2, **kwargs: Any) -> AsyncAzureOpenAI:
+        """An `openai.AsyncAzureOpenAI` answered by this simulator (see `azure_client`).
+
+        Added in 0.1.0.
+        """
+        http = self._http(asynchronous=True)
         return AsyncAzureOpenAI(
-            api_key=kwargs.pop("api_key", "azure-simulator-key"),
-            azure_endpoint=endpoint,
-            api_version=api_version,
-            max_retries=max_retries,
-            http_client=module.AsyncClient(transport=self.async_transport()),
-            **kwargs,
+            max_retries=max_retries, http_client=http, **_azure_defaults(kwargs)
         )
 
     def mock(self, *, base_url: str | None = None, using: str | None = None) -> respx.MockRouter:
@@ -442,6 +416,16 @@ class Simulator:
         )
         self.files[record.id] = record
         return record
+
+
+def _azure_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
+    endpoint = kwargs.pop("endpoint", "https://simulator.openai.azure.com")
+    return {
+        "api_key": "azure-simulator-key",
+        "azure_endpoint": endpoint,
+        "api_version": "2025-04-01-preview",
+        **kwargs,
+    }
 
 
 def _fault_response(fault: Any) -> SimResponse:
