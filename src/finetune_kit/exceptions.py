@@ -19,6 +19,8 @@ FinetuneKitError(Exception)                        base for everything finetune-
 │   │   └── ModerationError                        the tuned model failed the safety evaluation
 │   └── JobCancelledError                          status "cancelled"
 └── WaitTimeoutError(FinetuneKitError, TimeoutError)   our deadline passed (.job, .waited)
+
+ModelRetirementWarning(UserWarning)                a model shuts down soon (.model, .shutdown_date)
 ```
 
 Errors from the `openai` SDK (`openai.APIError` and its subclasses) pass through unchanged,
@@ -51,6 +53,7 @@ __all__ = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "ModelRetirementWarning",
     "ModerationError",
     "ProviderError",
     "RateLimitedError",
@@ -307,3 +310,19 @@ class WaitTimeoutError(FinetuneKitError, TimeoutError):
         super().__init__(message)
         self.job = job
         self.waited = waited
+
+
+class ModelRetirementWarning(UserWarning):
+    """A model (or its base) shuts down soon; after that date it can't be called.
+
+    Attributes:
+        model: The model's name.
+        shutdown_date: The date, `YYYY-MM-DD`.
+
+    Added in 0.1.0.
+    """
+
+    def __init__(self, message: str, *, model: str, shutdown_date: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.shutdown_date = shutdown_date

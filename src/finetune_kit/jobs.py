@@ -437,7 +437,9 @@ class FineTuneJob:
         policy = policy or PollPolicy.of(poll=poll, timeout=timeout)
         self.snapshot = self._drive_wait(wait_flow(policy), on_event)
         assert self.snapshot.fine_tuned_model is not None  # noqa: S101 - succeeded jobs name it
-        return TunedModel(self.client, self.snapshot.fine_tuned_model, job=self.snapshot)
+        return TunedModel(
+            self.client, self.snapshot.fine_tuned_model, job=self.snapshot, sleep=self._sleep
+        )
 
     def _drive_wait(self, flow: WaitFlow, on_event: EventHandler | None) -> FineTuningJob:
         try:
@@ -801,7 +803,9 @@ class AsyncFineTuneJob:
         except StopIteration as stop:
             self.snapshot = stop.value
         assert self.snapshot.fine_tuned_model is not None  # noqa: S101 - succeeded jobs name it
-        return AsyncTunedModel(self.client, self.snapshot.fine_tuned_model, job=self.snapshot)
+        return AsyncTunedModel(
+            self.client, self.snapshot.fine_tuned_model, job=self.snapshot, sleep=self._sleep
+        )
 
     async def _drain(self, cursor: EventCursor | None = None) -> builtins.list[Event]:
         events = await _adrain_all(self.client, self.id, cursor or self._cursor)

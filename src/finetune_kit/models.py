@@ -1,34 +1,130 @@
-"""`TunedModel`: the model a fine-tuning job produced.
+"""`TunedModel` / `AsyncTunedModel`: call the model a job produced, and know how long it lives.
 
 Added in 0.1.0.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+import time
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import openai
+
+from finetune_kit._core.names import ModelName, parse_model_name
+from finetune_kit.dataset.catalog import SHUTDOWN_DATES, base_model
+from finetune_kit.exceptions import ModelRetirementWarning
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
+    from openai.types.chat import ChatCompletion
     from openai.types.fine_tuning import FineTuningJob
+    from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 __all__ = ["AsyncTunedModel", "TunedModel"]
 
+READY_TIMEOUT = 600.0
+"""How long `chat` keeps retrying the "model not found" a new model answers at first."""
+WARN_WITHIN_DAYS = 30
+
+
+def _messages(prompt: str | Sequence[dict[str, Any]], system: str | None) -> list[Any]:
+    messages: list[Any] = (
+        [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    )
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def _ready_delays(timeout: float) -> list[float]:
+    """Backoff while a new model is not served yet: 5, 10, 20, 40, 60, 60... within `timeout`."""
+    delays, total, delay = [], 0.0, 5.0
+    while total < timeout:
+        step = min(delay, timeout - total)
+        delays.append(step)
+        total += step
+        delay = min(delay * 2, 60.0)
+    return delays
+
+
+def _published_date(name: ModelName) -> str | None:
+    base = name.base or ""
+    return SHUTDOWN_DATES.get(base) or SHUTDOWN_DATES.get(base_model(base)) if base else None
+
+
+def _checked(model_id: str, date: str | None, now: float) -> dt.date | None:
+    if date is None:
+        return None
+    day = dt.date.fromisoformat(date)
+    today = dt.datetime.fromtimestamp(now, tz=dt.timezone.utc).date()
+    left = (day - today).days
+    if left <= WARN_WITHIN_DAYS:
+        when = f"in {left} day(s)" if left >= 0 else f"{-left} day(s) ago"
+        warnings.warn(
+            ModelRetirementWarning(
+                f"{model_id} shuts down on {date} ({when}): fine-tuned models follow their base "
+                "model's schedule; plan a successor (another base model, or Azure OpenAI)",
+                model=model_id,
+                shutdown_date=date,
+            ),
+            stacklevel=3,
+        )
+    return day
+
 
 class TunedModel:
-    """A fine-tuned model, bound to a client.
+    """A fine-tuned model (or checkpoint), bound to a client.
 
     Args:
         client: The `openai.OpenAI` (or `AzureOpenAI`) client to call it with.
-        model_id: Its name, e.g. `ft:gpt-4o-mini-2024-07-18:acme:elle:AbC123`.
+        model_id: Its name, e.g. `ft:gpt-4o-mini-2024-07-18:acme:elle:AbC123`; on Azure, the
+            deployment name to call.
         job: The job snapshot that produced it, when known.
+        sleep: What waiting calls (default `time.sleep`; tests pass a virtual clock's).
+        now: The clock for shutdown warnings (default `time.time`).
+
+    Example:
+        ```python
+        model = job.wait()
+        print(model.chat("Tell me about Helium").choices[0].message.content)
+        ```
 
     Added in 0.1.0.
     """
 
-    def __init__(self, client: OpenAI, model_id: str, *, job: FineTuningJob | None = None) -> None:
+    def __init__(
+        self,
+        client: OpenAI,
+        model_id: str,
+        *,
+        job: FineTuningJob | None = None,
+        sleep: Callable[[float], None] | None = None,
+        now: Callable[[], float] | None = None,
+    ) -> None:
         self.client = client
         self.id = model_id
         self.job = job
+        self.name = parse_model_name(model_id)
+        """What the name says: base, organisation, suffix, checkpoint step."""
+        self._sleep = sleep or time.sleep
+        self._now = now or time.time
+        self._shutdown: str | None = None
+        self._looked_up = False
+
+    @classmethod
+    def from_checkpoint(
+        cls, client: OpenAI, checkpoint: FineTuningJobCheckpoint | str, **kwargs: Any
+    ) -> TunedModel:
+        """The model of a checkpoint (its `fine_tuned_model_checkpoint` name).
+
+        Added in 0.1.0.
+        """
+        name = checkpoint if isinstance(checkpoint, str) else checkpoint.fine_tuned_model_checkpoint
+        return cls(client, name, **kwargs)
 
     def __repr__(self) -> str:
         return f"<TunedModel {self.id}>"
@@ -36,22 +132,156 @@ class TunedModel:
     def __str__(self) -> str:
         return self.id
 
+    @property
+    def base_model(self) -> str | None:
+        """The base model, from the name (None for an Azure checkpoint, whose name doesn't say)."""
+        return self.name.base
+
+    def chat(
+        self,
+        prompt: str | Sequence[dict[str, Any]],
+        *,
+        system: str | None = None,
+        ready_timeout: float = READY_TIMEOUT,
+        **params: Any,
+    ) -> ChatCompletion:
+        """Ask the model; return the SDK's `ChatCompletion`.
+
+        Right after its job succeeds a model may answer 404 for a few minutes: that is retried
+        (5 s, 10 s... up to `ready_timeout`). Any chat-completions parameter passes through.
+
+        Args:
+            prompt: A user message, or a list of messages.
+            system: A system message to put first.
+            ready_timeout: How long to retry "model not found" (0: not at all).
+            **params: `temperature`, `max_completion_tokens`, `tools`...
+
+        Added in 0.1.0.
+        """
+        messages = _messages(prompt, system)
+        for delay in [*_ready_delays(ready_timeout), None]:
+            try:
+                response: ChatCompletion = self.client.chat.completions.create(
+                    model=self.id, messages=messages, **params
+                )
+            except openai.NotFoundError:  # noqa: PERF203 - the retry loop is the point
+                if delay is None:
+                    raise
+                self._sleep(delay)
+            else:
+                return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def shutdown_date(self) -> dt.date | None:
+        """When the model stops serving (looked up once).
+
+        The Models API's `shutdown_date`, else the published date of its base. Warns
+        (`ModelRetirementWarning`) when it is 30 days away or less.
+
+        Added in 0.1.0.
+        """
+        if not self._looked_up:
+            try:
+                self._shutdown = self.client.models.retrieve(self.id).shutdown_date
+            except openai.APIStatusError:
+                self._shutdown = None
+            self._shutdown = self._shutdown or _published_date(self.name)
+            self._looked_up = True
+        return _checked(self.id, self._shutdown, self._now())
+
+    def delete(self) -> bool:
+        """Delete the model (OpenAI needs the Owner role); return whether it was deleted.
+
+        Added in 0.1.0.
+        """
+        return bool(self.client.models.delete(self.id).deleted)
+
 
 class AsyncTunedModel:
-    """A fine-tuned model, bound to an async client (see `TunedModel`).
+    """The async twin of [`TunedModel`][finetune_kit.TunedModel].
 
     Added in 0.1.0.
     """
 
     def __init__(
-        self, client: AsyncOpenAI, model_id: str, *, job: FineTuningJob | None = None
+        self,
+        client: AsyncOpenAI,
+        model_id: str,
+        *,
+        job: FineTuningJob | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        now: Callable[[], float] | None = None,
     ) -> None:
         self.client = client
         self.id = model_id
         self.job = job
+        self.name = parse_model_name(model_id)
+        self._sleep = sleep or anyio.sleep
+        self._now = now or time.time
+
+    @classmethod
+    def from_checkpoint(
+        cls, client: AsyncOpenAI, checkpoint: FineTuningJobCheckpoint | str, **kwargs: Any
+    ) -> AsyncTunedModel:
+        """The model of a checkpoint.
+
+        Added in 0.1.0.
+        """
+        name = checkpoint if isinstance(checkpoint, str) else checkpoint.fine_tuned_model_checkpoint
+        return cls(client, name, **kwargs)
 
     def __repr__(self) -> str:
         return f"<AsyncTunedModel {self.id}>"
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def base_model(self) -> str | None:
+        """The base model, from the name."""
+        return self.name.base
+
+    async def chat(
+        self,
+        prompt: str | Sequence[dict[str, Any]],
+        *,
+        system: str | None = None,
+        ready_timeout: float = READY_TIMEOUT,
+        **params: Any,
+    ) -> ChatCompletion:
+        """Ask the model (see `TunedModel.chat`).
+
+        Added in 0.1.0.
+        """
+        messages = _messages(prompt, system)
+        for delay in [*_ready_delays(ready_timeout), None]:
+            try:
+                response: ChatCompletion = await self.client.chat.completions.create(
+                    model=self.id, messages=messages, **params
+                )
+            except openai.NotFoundError:  # noqa: PERF203 - the retry loop is the point
+                if delay is None:
+                    raise
+                await self._sleep(delay)
+            else:
+                return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def shutdown_date(self) -> dt.date | None:
+        """When the model stops serving (see `TunedModel.shutdown_date`); a method here.
+
+        Added in 0.1.0.
+        """
+        try:
+            date = (await self.client.models.retrieve(self.id)).shutdown_date
+        except openai.APIStatusError:
+            date = None
+        return _checked(self.id, date or _published_date(self.name), self._now())
+
+    async def delete(self) -> bool:
+        """Delete the model; return whether it was deleted.
+
+        Added in 0.1.0.
+        """
+        return bool((await self.client.models.delete(self.id)).deleted)

@@ -18,7 +18,7 @@ import tenacity
 from openai.types.fine_tuning import FineTuningJob
 
 from finetune_kit._core.errors import Classified, job_error
-from finetune_kit.exceptions import WaitTimeoutError
+from finetune_kit.exceptions import ConfigurationError, WaitTimeoutError
 
 __all__ = [
     "TERMINAL",
@@ -70,9 +70,11 @@ class PollPolicy:
     def __post_init__(self) -> None:
         for name in ("initial", "maximum", "paused_interval"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"PollPolicy.{name} must be positive")
+                raise ConfigurationError(f"PollPolicy.{name} must be positive")
         if self.interval is not None and self.interval <= 0:
-            raise ValueError("PollPolicy.interval must be positive")
+            raise ConfigurationError("PollPolicy.interval must be positive")
+        if self.max_errors < 0:
+            raise ConfigurationError("PollPolicy.max_errors must be 0 or more")
 
     @classmethod
     def of(

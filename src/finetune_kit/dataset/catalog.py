@@ -19,7 +19,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TRAINING_PRICES", "ModelInfo", "PriceQuote", "base_model", "model_info", "price_for"]
+__all__ = [
+    "SHUTDOWN_DATES",
+    "TRAINING_PRICES",
+    "ModelInfo",
+    "PriceQuote",
+    "base_model",
+    "model_info",
+    "price_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +157,21 @@ def price_for(name: str, prices: dict[str, float] | None = None) -> PriceQuote |
     if published is None:
         return None
     return PriceQuote(published[0], published[1])
+
+
+SHUTDOWN_DATES: dict[str, str | None] = {
+    "gpt-4o-2024-08-06": "2027-01-14",
+    "gpt-4o-2024-11-20": "2027-01-14",
+    "gpt-4o-mini-2024-07-18": "2027-01-14",
+    "gpt-4.1-2025-04-14": "2027-01-14",
+    "gpt-4.1-mini-2025-04-14": "2027-01-14",
+    "gpt-4.1-nano-2025-04-14": "2026-10-23",
+    "o4-mini-2025-04-16": "2026-10-23",
+    "gpt-3.5-turbo-0125": "2026-10-23",
+    "gpt-4-0613": "2026-10-23",
+    "babbage-002": None,
+    "davinci-002": None,
+}
+"""Base models and their shutdown dates, as published (OpenAI's deprecations page and reports
+quoting it; the 2026-10-23 dates are third-party reports). Fine-tuned models share their base's
+date. """

@@ -7,24 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from finetune_kit.dataset.catalog import SHUTDOWN_DATES
+
 __all__ = ["ALIASES", "DEFAULT_SHUTDOWN_DATES", "WIND_DOWN", "day_of"]
 
-DEFAULT_SHUTDOWN_DATES: dict[str, str | None] = {
-    "gpt-4o-2024-08-06": "2027-01-14",
-    "gpt-4o-2024-11-20": "2027-01-14",
-    "gpt-4o-mini-2024-07-18": "2027-01-14",
-    "gpt-4.1-2025-04-14": "2027-01-14",
-    "gpt-4.1-mini-2025-04-14": "2027-01-14",
-    "gpt-4.1-nano-2025-04-14": "2026-10-23",
-    "o4-mini-2025-04-16": "2026-10-23",
-    "gpt-3.5-turbo-0125": "2026-10-23",
-    "gpt-4-0613": "2026-10-23",
-    "babbage-002": None,
-    "davinci-002": None,
-}
-"""Base models and their shutdown dates, as published (OpenAI's deprecations page and reports
-quoting it; the 2026-10-23 dates are third-party reports). Fine-tuned models share their base's
-date. Pass `shutdown_dates=` to the simulator to change them."""
+DEFAULT_SHUTDOWN_DATES: dict[str, str | None] = dict(SHUTDOWN_DATES)
+"""The simulator's default shutdown table: the published dates (`finetune_kit.dataset.catalog`)."""
 
 ALIASES: dict[str, str] = {
     "gpt-4o": "gpt-4o-2024-08-06",
