@@ -9,7 +9,8 @@ import pytest
 
 from tests.offline import block_network
 
-GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guides" / "jobs.md"
+GUIDES = Path(__file__).resolve().parents[1] / "docs" / "guides"
+GUIDE = GUIDES / "jobs.md"
 
 
 def test_jobs_guide_code_blocks_run(
@@ -25,3 +26,18 @@ def test_jobs_guide_code_blocks_run(
     out = capsys.readouterr().out
     assert "succeeded step 30/30" in out
     assert "gpt-4o-mini-2024-07-18.ft-" in out
+
+
+def test_models_guide_code_blocks_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every python block of docs/guides/models.md executes, offline, sharing one namespace."""
+    block_network(monkeypatch)
+    guide = GUIDES / "models.md"
+    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(encoding="utf-8"), re.DOTALL)
+    namespace: dict[str, object] = {"__name__": "models_guide"}
+    for index, block in enumerate(blocks):
+        exec(compile(block, f"{guide.name}[{index}]", "exec"), namespace)  # noqa: S102
+    out = capsys.readouterr().out
+    assert "gpt-4o-mini-2024-07-18\n" in out
+    assert "2027-01-14" in out

@@ -15,6 +15,7 @@ import anyio
 import openai
 
 from finetune_kit._core.names import ModelName, parse_model_name
+from finetune_kit.azure import Deployment, TokenSource, deploy
 from finetune_kit.dataset.catalog import SHUTDOWN_DATES, base_model
 from finetune_kit.exceptions import ModelRetirementWarning
 
@@ -196,6 +197,28 @@ class TunedModel:
         Added in 0.1.0.
         """
         return bool(self.client.models.delete(self.id).deleted)
+
+    def deploy(
+        self, target: Deployment, *, token: TokenSource = None, **options: Any
+    ) -> TunedModel:
+        """Deploy on Azure OpenAI; return a model bound to the deployment name, once it serves.
+
+        Creates the deployment through the Azure management API (`PUT .../deployments/{name}`,
+        api-version 2024-10-21) with a bearer token (`token=`: a string or a callable; else
+        azure-identity's `DefaultAzureCredential`), and waits for `provisioningState:
+        Succeeded`. Mind the costs: deployments of fine-tuned models (except the Developer
+        tier, which lives 24 h) are billed by the hour whether used or not, and one that gets
+        no calls for 15 days is deleted automatically.
+
+        Args:
+            target: Subscription, resource group, account, deployment name, sku and capacity.
+            token: The management API token (or a callable returning one).
+            **options: `wait`, `timeout`, `poll`, `api_version`, `base_url`, `http_client`.
+
+        Added in 0.1.0.
+        """
+        deploy(self.id, target, token=token, sleep=self._sleep, **options)
+        return TunedModel(self.client, target.name, job=self.job, sleep=self._sleep, now=self._now)
 
 
 class AsyncTunedModel:

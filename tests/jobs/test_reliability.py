@@ -40,7 +40,7 @@ from tests.jobs._helpers import (
 
 pytestmark = pytest.mark.anyio
 
-SECRET = "sk-secret-XYZ"  # noqa: S105 - a fake key, to look for leaks
+SECRET = "sk-secret-XYZ"
 OPENAI_V1 = "https://api.openai.com/v1"
 
 

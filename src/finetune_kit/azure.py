@@ -1,0 +1,165 @@
+"""Deploying a fine-tuned model on Azure OpenAI, through the Azure management API.
+
+On Azure a tuned model serves nothing until it is deployed. Deployments of fine-tuned models
+(except the Developer tier) are billed by the hour whether used or not, and a deployment that
+gets no completion calls for 15 days is deleted automatically (the model itself stays).
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+
+from finetune_kit.exceptions import ConfigurationError, ProviderError, WaitTimeoutError
+
+__all__ = ["MANAGEMENT_URL", "Deployment", "deploy", "deployment_url", "management_token"]
+
+MANAGEMENT_URL = "https://management.azure.com"
+API_VERSION = "2024-10-21"
+SCOPE = "https://management.azure.com/.default"
+TokenSource = str | Callable[[], str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Where to deploy: the Azure resource and the deployment's name and size.
+
+    Added in 0.1.0.
+    """
+
+    subscription_id: str
+    resource_group: str
+    account: str
+    """The Azure OpenAI (Foundry) resource name."""
+    name: str
+    """The deployment name: what `chat.completions.create(model=...)` will take."""
+    sku: str = "standard"
+    """`standard`, `globalstandard`, `developer` (no hosting fee, 24 h lifetime), ..."""
+    capacity: int = 1
+
+
+def deployment_url(target: Deployment, *, base: str = MANAGEMENT_URL) -> str:
+    """The management API URL of a deployment.
+
+    Added in 0.1.0.
+    """
+    return (
+        f"{base.rstrip('/')}/subscriptions/{target.subscription_id}/resourceGroups/"
+        f"{target.resource_group}/providers/Microsoft.CognitiveServices/accounts/"
+        f"{target.account}/deployments/{target.name}"
+    )
+
+
+def deployment_body(model_id: str, target: Deployment) -> dict[str, Any]:
+    """The PUT body that deploys `model_id` (a fine-tuned model or an `ftchkpt-` checkpoint).
+
+    Added in 0.1.0.
+    """
+    return {
+        "sku": {"name": target.sku, "capacity": target.capacity},
+        "properties": {"model": {"format": "OpenAI", "name": model_id, "version": "1"}},
+    }
+
+
+def management_token(token: TokenSource) -> str:
+    """A bearer token for the management API: given, from a callable, or from azure-identity.
+
+    Raises:
+        ConfigurationError: No token given and azure-identity is not installed.
+
+    Added in 0.1.0.
+    """
+    if isinstance(token, str):
+        return token
+    if token is not None:
+        return token()
+    try:
+        from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - an optional extra
+    except ImportError:
+        raise ConfigurationError(
+            "deploying needs an Azure management token: pass token= (a string, or a callable "
+            "returning one, e.g. from `az account get-access-token`), or install azure-identity "
+            "(`pip install 'finetune-kit[azure]'`)"
+        ) from None
+    return str(DefaultAzureCredential().get_token(SCOPE).token)
+
+
+def deploy(
+    model_id: str,
+    target: Deployment,
+    *,
+    token: TokenSource = None,
+    wait: bool = True,
+    timeout: float = 1800.0,
+    poll: float = 15.0,
+    api_version: str = API_VERSION,
+    base_url: str = MANAGEMENT_URL,
+    http_client: httpx2.Client | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Create (or update) the deployment of a tuned model; return the deployment resource.
+
+    With `wait`, polls until `provisioningState` is `Succeeded` (raising `ProviderError` on
+    `Failed`/`Canceled` and `WaitTimeoutError` after `timeout`).
+
+    Added in 0.1.0.
+    """
+    url = deployment_url(target, base=base_url)
+    headers = {
+        "authorization": f"Bearer {management_token(token)}",
+        "content-type": "application/json",
+    }
+    params = {"api-version": api_version}
+    client = http_client or httpx2.Client(timeout=60.0)
+    try:
+        response = client.put(
+            url, params=params, headers=headers, json=deployment_body(model_id, target)
+        )
+        resource = _checked(response, target)
+        waited = 0.0
+        while wait and _state(resource) != "Succeeded":
+            if _state(resource) in ("Failed", "Canceled"):
+                raise ProviderError(
+                    f"the deployment {target.name} of {model_id} ended {_state(resource)}",
+                    code=_state(resource),
+                )
+            if waited >= timeout:
+                raise WaitTimeoutError(
+                    f"the deployment {target.name} was still {_state(resource)} after {waited:,.0f} s",
+                    job=None,
+                    waited=waited,
+                )
+            step = min(poll, timeout - waited)
+            sleep(step)
+            waited += step
+            resource = _checked(client.get(url, params=params, headers=headers), target)
+        return resource
+    finally:
+        if http_client is None:
+            client.close()
+
+
+def _state(resource: dict[str, Any]) -> str:
+    return str((resource.get("properties") or {}).get("provisioningState", "Unknown"))
+
+
+def _checked(response: httpx2.Response, target: Deployment) -> dict[str, Any]:
+    if response.status_code >= 400:
+        try:
+            error = response.json().get("error", {})
+        except ValueError:
+            error = {}
+        raise ProviderError(
+            f"Azure refused the deployment {target.name}: {error.get('message') or response.reason_phrase} "
+            f"(HTTP {response.status_code})",
+            code=error.get("code"),
+            status_code=response.status_code,
+        )
+    data: dict[str, Any] = response.json()
+    return data
