@@ -504,9 +504,10 @@ class FineTuneJob:
             if not follow or (self.status in TERMINAL and not new):
                 return
             looks += 1
-            self._sleep(
-                policy.paused_interval if self.status == "paused" else policy.backoff(looks)
-            )
+            if self.status not in TERMINAL:  # finished: the last look goes at once
+                self._sleep(
+                    policy.paused_interval if self.status == "paused" else policy.backoff(looks)
+                )
 
     def progress(self) -> Progress:
         """Where the job is: status, step/total (from the latest metrics event) and ETA.
@@ -773,7 +774,7 @@ class AsyncFineTuneJob:
     async def wait(
         self,
         *,
-        timeout: Seconds | None = 24 * 3600.0,  # noqa: ASYNC109 - mirrors FineTuneJob.wait  # noqa: ASYNC109 - mirrors FineTuneJob.wait
+        timeout: Seconds | None = 24 * 3600.0,  # noqa: ASYNC109 - mirrors FineTuneJob.wait
         poll: Seconds | None = None,
         on_event: EventHandler | None = None,
         policy: PollPolicy | None = None,
@@ -839,9 +840,10 @@ class AsyncFineTuneJob:
             if not follow or (self.status in TERMINAL and not new):
                 return
             looks += 1
-            await self._sleep(
-                policy.paused_interval if self.status == "paused" else policy.backoff(looks)
-            )
+            if self.status not in TERMINAL:  # finished: the last look goes at once
+                await self._sleep(
+                    policy.paused_interval if self.status == "paused" else policy.backoff(looks)
+                )
 
     async def progress(self) -> Progress:
         """Where the job is: status, step/total and ETA.
