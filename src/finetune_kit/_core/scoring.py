@@ -1,0 +1,163 @@
+"""Scoring model outputs: graders and aggregates with bootstrap confidence intervals. Pure.
+
+Groundwork of `compare`: a grader turns (output, item) into a `Grade`; `summarise` turns a
+model's grades and measurements into rates with 95% bootstrap intervals and percentiles.
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Grade",
+    "Grader",
+    "Interval",
+    "bootstrap_mean",
+    "contains",
+    "exact",
+    "is_json",
+    "percentile",
+    "regex",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    """One grader's verdict on one output."""
+
+    passed: bool
+    score: float
+    """1.0 for a pass, 0.0 for a fail, or anything in between for graded scores."""
+    reason: str = ""
+
+
+Grader = Callable[[str, Mapping[str, Any]], Grade]
+"""`grader(output, item) -> Grade`; `item` holds the prompt and, when known, `reference`."""
+
+
+def _reference(item: Mapping[str, Any]) -> str | None:
+    ref = item.get("reference")
+    return ref if isinstance(ref, str) else None
+
+
+def exact(*, strip: bool = True, case: bool = True) -> Grader:
+    """Pass when the output equals the item's `reference`.
+
+    Added in 0.1.0.
+    """
+
+    def grade(output: str, item: Mapping[str, Any]) -> Grade:
+        ref = _reference(item)
+        if ref is None:
+            return Grade(passed=False, score=0.0, reason="no reference to compare with")
+        a, b = (output.strip(), ref.strip()) if strip else (output, ref)
+        if not case:
+            a, b = a.lower(), b.lower()
+        ok = a == b
+        return Grade(passed=ok, score=float(ok), reason="" if ok else "differs from the reference")
+
+    return grade
+
+
+def contains(text: str | None = None, *, case: bool = False) -> Grader:
+    """Pass when the output contains `text` (default: the item's `reference`).
+
+    Added in 0.1.0.
+    """
+
+    def grade(output: str, item: Mapping[str, Any]) -> Grade:
+        needle = text if text is not None else _reference(item)
+        if needle is None:
+            return Grade(passed=False, score=0.0, reason="nothing to look for")
+        hay, pin = (output, needle) if case else (output.lower(), needle.lower())
+        ok = pin in hay
+        return Grade(
+            passed=ok, score=float(ok), reason="" if ok else f"does not contain {needle[:40]!r}"
+        )
+
+    return grade
+
+
+def regex(pattern: str, *, flags: int = 0) -> Grader:
+    """Pass when the output matches `pattern` anywhere.
+
+    Added in 0.1.0.
+    """
+    compiled = re.compile(pattern, flags)
+
+    def grade(output: str, item: Mapping[str, Any]) -> Grade:  # noqa: ARG001 - the Grader shape
+        ok = compiled.search(output) is not None
+        return Grade(
+            passed=ok, score=float(ok), reason="" if ok else f"no match for /{pattern[:40]}/"
+        )
+
+    return grade
+
+
+def is_json(*, required_keys: Sequence[str] = ()) -> Grader:
+    """Pass when the output is a JSON object holding `required_keys`.
+
+    Added in 0.1.0.
+    """
+
+    def grade(output: str, item: Mapping[str, Any]) -> Grade:  # noqa: ARG001 - the Grader shape
+        try:
+            value = json.loads(output)
+        except ValueError:
+            return Grade(passed=False, score=0.0, reason="not valid JSON")
+        if required_keys:
+            if not isinstance(value, dict):
+                return Grade(passed=False, score=0.0, reason="not a JSON object")
+            missing = [k for k in required_keys if k not in value]
+            if missing:
+                return Grade(passed=False, score=0.0, reason=f"missing keys: {', '.join(missing)}")
+        return Grade(passed=True, score=1.0)
+
+    return grade
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """An estimate with its 95% confidence interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.1%} [{self.low:.1%}, {self.high:.1%}]"
+
+
+def bootstrap_mean(values: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> Interval:
+    """The mean of `values` with a 95% percentile-bootstrap interval (seeded: reproducible).
+
+    Added in 0.1.0.
+    """
+    n = len(values)
+    if n == 0:
+        return Interval(0.0, 0.0, 0.0)
+    mean = sum(values) / n
+    rng = random.Random(seed)  # noqa: S311 - resampling, not secrets
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
+    return Interval(mean, percentile(means, 2.5), percentile(means, 97.5))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) with linear interpolation, like numpy's default.
+
+    Added in 0.1.0.
+    """
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
