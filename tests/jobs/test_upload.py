@@ -528,12 +528,12 @@ async def test_wrong_client_flavour(flavour: Flavour, sim: Simulator) -> None:
         with pytest.raises(ConfigurationError, match="use aupload"):
             upload(async_client, ELLE)  # type: ignore[arg-type]
         with pytest.raises(ConfigurationError, match="use aupload"):
-            dataset.upload(async_client)
+            dataset.upload(async_client)  # type: ignore[arg-type]
         await async_client.close()
     else:
         with sim.client() as sync_client:
             with pytest.raises(ConfigurationError, match="use upload"):
                 await aupload(sync_client, ELLE)  # type: ignore[arg-type]
             with pytest.raises(ConfigurationError, match="use upload"):
-                await dataset.aupload(sync_client)
+                await dataset.aupload(sync_client)  # type: ignore[arg-type]
     assert sum(sim.calls.values()) == 0

@@ -10,7 +10,7 @@ import json
 import os
 from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic_core
 from pydantic import BaseModel
@@ -28,6 +28,10 @@ from finetune_kit.dataset.engine import (
 )
 from finetune_kit.dataset.report import CostEstimate, ValidationReport
 from finetune_kit.exceptions import ConfigurationError, DatasetError
+
+if TYPE_CHECKING:  # the dataset layer never imports the SDK at run time
+    from openai import AsyncOpenAI, OpenAI
+    from openai.types import FileObject
 
 __all__ = ["Dataset"]
 
@@ -335,7 +339,7 @@ class Dataset:
 
     # --- uploading ----------------------------------------------------------------------------
 
-    def upload(self, client: Any, *, model: str | None = None, **options: Any) -> Any:
+    def upload(self, client: OpenAI, *, model: str | None = None, **options: Any) -> FileObject:
         """Validate, then upload to the provider; return the processed `FileObject`.
 
         Refuses data with errors unless `force=True`. The remote file's name carries a hash of
@@ -363,7 +367,9 @@ class Dataset:
             upload(client, self, opts) if sleep is None else upload(client, self, opts, sleep=sleep)
         )
 
-    async def aupload(self, client: Any, *, model: str | None = None, **options: Any) -> Any:
+    async def aupload(
+        self, client: AsyncOpenAI, *, model: str | None = None, **options: Any
+    ) -> FileObject:
         """The async twin of [`upload`][finetune_kit.Dataset.upload], for `AsyncOpenAI` clients.
 
         Added in 0.1.0.
