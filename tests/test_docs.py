@@ -41,3 +41,18 @@ def test_models_guide_code_blocks_run(
     out = capsys.readouterr().out
     assert "gpt-4o-mini-2024-07-18\n" in out
     assert "2027-01-14" in out
+
+
+def test_comparing_guide_code_blocks_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Comparing guide's example runs offline and names the tuned model best."""
+    block_network(monkeypatch)
+    guide = GUIDES / "comparing.md"
+    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(encoding="utf-8"), re.DOTALL)
+    namespace: dict[str, object] = {"__name__": "comparing_guide"}
+    for index, block in enumerate(blocks):
+        exec(compile(block, f"{guide.name}[{index}]", "exec"), namespace)  # noqa: S102
+    out = capsys.readouterr().out
+    assert "| gpt-4o-mini-2024-07-18 + 1-shot |" in out
+    assert out.rstrip().endswith(str(namespace["tuned"]))

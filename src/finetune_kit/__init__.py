@@ -7,6 +7,7 @@ from finetune_kit import exceptions
 from finetune_kit._core.events import JobEvent, MessageEvent, MetricsEvent
 from finetune_kit._core.metrics import MetricPoint
 from finetune_kit._core.poll import PollPolicy
+from finetune_kit.compare import Comparison, acompare, compare
 from finetune_kit.dataset import (
     CostEstimate,
     Dataset,
@@ -48,6 +49,7 @@ __all__ = [
     "AsyncFineTuneJob",
     "AsyncTunedModel",
     "BudgetExceededError",
+    "Comparison",
     "ConfigurationError",
     "CostEstimate",
     "DailyJobLimitError",
@@ -81,8 +83,10 @@ __all__ = [
     "UploadOptions",
     "ValidationReport",
     "WaitTimeoutError",
+    "acompare",
     "auto_epochs",
     "base_model",
+    "compare",
     "count_tokens",
     "exceptions",
     "model_info",

@@ -1,0 +1,455 @@
+"""`compare` / `acompare`: the same prompts against several models, side by side, in numbers.
+
+Per item and model: the output, latency, prompt and completion tokens, cost (when prices are
+given) and each grader's verdict. Per model: pass rates with 95% bootstrap intervals, latency
+p50/p95, tokens and cost per item. A base model can also be run with few-shot examples in the
+prompt, to show the tokens fine-tuning saves.
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import openai
+from pydantic import BaseModel, ConfigDict
+
+from finetune_kit._core.errors import classify
+from finetune_kit._core.scoring import Grader, bootstrap_mean, contains, exact, percentile
+from finetune_kit.dataset import Dataset
+from finetune_kit.exceptions import ConfigurationError
+
+__all__ = ["Answer", "Comparison", "ModelSummary", "Row", "acompare", "compare"]
+
+Prices = Mapping[str, tuple[float, float]]
+"""Model -> (USD per 1M prompt tokens, USD per 1M completion tokens)."""
+MAX_ATTEMPTS = 6
+
+
+class Answer(BaseModel):
+    """One model's answer to one item.
+
+    Added in 0.1.0.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    output: str
+    latency: float
+    """Seconds from request to response."""
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    grades: dict[str, bool]
+    error: str | None = None
+    """Why there is no answer (the item is kept, never dropped)."""
+
+
+class Row(BaseModel):
+    """One item: its prompt, reference and every model's answer.
+
+    Added in 0.1.0.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int
+    prompt: str
+    reference: str | None
+    answers: dict[str, Answer]
+
+
+class ModelSummary(BaseModel):
+    """One model's aggregates.
+
+    Added in 0.1.0.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    items: int
+    errors: int
+    pass_rates: dict[str, tuple[float, float, float]]
+    """Grader -> (rate, 95% low, 95% high), over the items answered."""
+    latency_p50: float
+    latency_p95: float
+    prompt_tokens_per_item: float
+    completion_tokens_per_item: float
+    cost_per_item: float | None
+
+
+class Comparison(BaseModel):
+    """The outcome of [`compare`][finetune_kit.compare.compare].
+
+    Added in 0.1.0.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: list[str]
+    rows: list[Row]
+    summaries: dict[str, ModelSummary]
+
+    def best(self, grader: str) -> str:
+        """The model with the highest pass rate for `grader`."""
+        return max(
+            self.models, key=lambda m: self.summaries[m].pass_rates.get(grader, (0.0, 0, 0))[0]
+        )
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The whole comparison as JSON."""
+        return self.model_dump_json(indent=indent)
+
+    def to_markdown(self, *, items: int = 20) -> str:
+        """A summary table, then the first `items` items side by side."""
+        graders = sorted({g for s in self.summaries.values() for g in s.pass_rates})
+        head = [
+            "model",
+            "items",
+            "errors",
+            *[f"{g} pass" for g in graders],
+            "latency p50 / p95",
+            "prompt tok/item",
+            "completion tok/item",
+            "cost/item",
+        ]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for model in self.models:
+            s = self.summaries[model]
+            rates = [
+                f"{r[0]:.0%} [{r[1]:.0%}, {r[2]:.0%}]"
+                for r in (s.pass_rates.get(g, (0.0, 0.0, 0.0)) for g in graders)
+            ]
+            cost = f"${s.cost_per_item:.5f}" if s.cost_per_item is not None else "-"
+            lines.append(
+                f"| {model} | {s.items} | {s.errors} | "
+                + " | ".join(rates)
+                + (" | " if rates else "")
+                + f"{s.latency_p50:.2f} / {s.latency_p95:.2f} s | {s.prompt_tokens_per_item:.1f} | "
+                f"{s.completion_tokens_per_item:.1f} | {cost} |"
+            )
+        lines += [
+            "",
+            "| # | prompt | " + " | ".join(self.models) + " |",
+            "|" + "---|" * (len(self.models) + 2),
+        ]
+        for row in self.rows[:items]:
+            cells = [_cell(row.answers[m].error or row.answers[m].output) for m in self.models]
+            lines.append(f"| {row.index} | {_cell(row.prompt)} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+
+def _cell(text: str, width: int = 120) -> str:
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    index: int
+    messages: list[dict[str, Any]]
+    prompt: str
+    reference: str | None
+
+
+def _items(
+    prompts: Sequence[str] | Dataset | str | os.PathLike[str], system: str | None
+) -> list[_Item]:
+    if isinstance(prompts, (str, os.PathLike)) and not (
+        isinstance(prompts, str) and "\n" in prompts
+    ):
+        prompts = Dataset.from_jsonl(prompts)
+    out: list[_Item] = []
+    sys_msg = [{"role": "system", "content": system}] if system else []
+    if isinstance(prompts, Dataset):
+        for i, row in enumerate(prompts):
+            messages = list(row.get("messages") or []) if isinstance(row, dict) else []
+            reference = None
+            if messages and messages[-1].get("role") == "assistant":
+                reference = str(messages.pop().get("content") or "")
+            if not messages:
+                raise ConfigurationError(f"item {i + 1} of the prompts has no messages to send")
+            prompt = next(
+                (str(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+            )
+            if system and messages[0].get("role") != "system":
+                messages = sys_msg + messages
+            out.append(_Item(i + 1, messages, prompt, reference))
+        return out
+    for i, text in enumerate(prompts):
+        out.append(
+            _Item(i + 1, [*sys_msg, {"role": "user", "content": str(text)}], str(text), None)
+        )
+    return out
+
+
+def _shots(few_shot: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [
+        m
+        for q, a in few_shot
+        for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})
+    ]
+
+
+def _plan(
+    models: Sequence[Any], few_shot: Sequence[tuple[str, str]] | None
+) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(label, model id, extra messages before the item) for each variant to run."""
+    plan: list[tuple[str, str, list[dict[str, Any]]]] = []
+    for model in models:
+        model_id = str(getattr(model, "id", model))
+        plan.append((model_id, model_id, []))
+        if few_shot and not model_id.startswith("ft:") and ".ft-" not in model_id:
+            plan.append((f"{model_id} + {len(few_shot)}-shot", model_id, _shots(few_shot)))
+    labels = [p[0] for p in plan]
+    if len(set(labels)) != len(labels):
+        raise ConfigurationError("each model may appear once in models=")
+    return plan
+
+
+def _messages(item: _Item, shots: list[dict[str, Any]]) -> list[Any]:
+    if not shots:
+        return item.messages
+    head = [m for m in item.messages[:1] if m.get("role") == "system"]
+    return head + shots + item.messages[len(head) :]
+
+
+def _answer(
+    response: Any,
+    *,
+    latency: float,
+    model_id: str,
+    item: _Item,
+    graders: Mapping[str, Grader],
+    prices: Prices | None,
+) -> Answer:
+    output = response.choices[0].message.content or "" if response.choices else ""
+    usage = response.usage
+    p, c = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+    price = (prices or {}).get(model_id)
+    cost = (p * price[0] + c * price[1]) / 1_000_000 if price else None
+    context = {"reference": item.reference, "prompt": item.prompt}
+    grades = {name: grader(output, context).passed for name, grader in graders.items()}
+    return Answer(
+        output=output,
+        latency=latency,
+        prompt_tokens=p,
+        completion_tokens=c,
+        cost_usd=cost,
+        grades=grades,
+    )
+
+
+def _failed(exc: BaseException) -> Answer:
+    return Answer(
+        output="",
+        latency=0.0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost_usd=None,
+        grades={},
+        error=f"{type(exc).__name__}: {getattr(exc, 'message', str(exc))}"[:300],
+    )
+
+
+def _retry_delay(exc: BaseException, attempt: int) -> float | None:
+    """Seconds to wait before retrying a rate-limited or transient call; None: give up."""
+    if attempt >= MAX_ATTEMPTS:
+        return None
+    c = classify(exc, operation="compare", now=time.time())
+    if not c.transient:
+        return None
+    return c.retry_after or min(30.0, 0.5 * 2 ** (attempt - 1))
+
+
+def _summaries(
+    models: list[str], rows: list[Row], graders: Mapping[str, Grader]
+) -> dict[str, ModelSummary]:
+    out: dict[str, ModelSummary] = {}
+    for model in models:
+        answers = [r.answers[model] for r in rows]
+        ok = [a for a in answers if a.error is None]
+        n = len(ok) or 1
+        rates = {}
+        for name in graders:
+            interval = bootstrap_mean([float(a.grades.get(name, False)) for a in ok])
+            rates[name] = (interval.value, interval.low, interval.high)
+        costs = [a.cost_usd for a in ok]
+        out[model] = ModelSummary(
+            model=model,
+            items=len(answers),
+            errors=len(answers) - len(ok),
+            pass_rates=rates,
+            latency_p50=percentile([a.latency for a in ok], 50),
+            latency_p95=percentile([a.latency for a in ok], 95),
+            prompt_tokens_per_item=sum(a.prompt_tokens for a in ok) / n,
+            completion_tokens_per_item=sum(a.completion_tokens for a in ok) / n,
+            cost_per_item=sum(c for c in costs if c is not None) / n
+            if ok and None not in costs
+            else None,
+        )
+    return out
+
+
+def _graders(graders: Mapping[str, Grader] | None, items: list[_Item]) -> Mapping[str, Grader]:
+    if graders is not None:
+        return graders
+    if any(i.reference is not None for i in items):
+        return {"exact": exact(), "contains": contains()}
+    return {}
+
+
+def _assemble(
+    items: list[_Item],
+    plan: list[tuple[str, str, list[dict[str, Any]]]],
+    answers: dict[tuple[int, str], Answer],
+    graders: Mapping[str, Grader],
+) -> Comparison:
+    labels = [p[0] for p in plan]
+    rows = [
+        Row(
+            index=i.index,
+            prompt=i.prompt,
+            reference=i.reference,
+            answers={lb: answers[(i.index, lb)] for lb in labels},
+        )
+        for i in items
+    ]
+    return Comparison(models=labels, rows=rows, summaries=_summaries(labels, rows, graders))
+
+
+def compare(
+    client: openai.OpenAI,
+    *,
+    models: Sequence[Any],
+    prompts: Sequence[str] | Dataset | str | os.PathLike[str],
+    system: str | None = None,
+    few_shot: Sequence[tuple[str, str]] | None = None,
+    graders: Mapping[str, Grader] | None = None,
+    concurrency: int = 16,
+    prices: Prices | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    timer: Callable[[], float] = time.perf_counter,
+    **params: Any,
+) -> Comparison:
+    """Run the same prompts against every model; return the side-by-side comparison.
+
+    Args:
+        client: The client to call the models with.
+        models: Model names or `TunedModel`s (base, tuned, checkpoints...).
+        prompts: Strings, a `Dataset` of held-out chat examples (the last assistant message is
+            the reference answer), or a JSONL path.
+        system: A system prompt for every item (unless the item has one).
+        few_shot: (question, answer) pairs: each base model also runs with them in the prompt.
+        graders: Name -> grader (`finetune_kit.graders`); default: exact and contains,
+            when references exist.
+        concurrency: Calls in flight at once.
+        prices: Model -> (USD per 1M prompt tokens, per 1M completion tokens).
+        sleep: What waiting between retries calls.
+        timer: The clock for latencies.
+        **params: Chat-completions parameters for every call (`temperature=0`...).
+
+    Rate limits and transient errors are retried with backoff (Retry-After honoured); an item
+    that still fails is kept with its error, never dropped.
+
+    Added in 0.1.0.
+    """
+    items = _items(prompts, system)
+    plan = _plan(models, few_shot)
+    chosen = _graders(graders, items)
+
+    def run(task: tuple[_Item, str, str, list[dict[str, Any]]]) -> tuple[tuple[int, str], Answer]:
+        item, label, model_id, shots = task
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            start = timer()
+            try:
+                response = client.chat.completions.create(
+                    model=model_id, messages=_messages(item, shots), **params
+                )
+            except openai.OpenAIError as exc:
+                delay = _retry_delay(exc, attempt)
+                if delay is None:
+                    return (item.index, label), _failed(exc)
+                sleep(delay)
+                continue
+            latency = timer() - start
+            answer = _answer(
+                response,
+                latency=latency,
+                model_id=model_id,
+                item=item,
+                graders=chosen,
+                prices=prices,
+            )
+            return (item.index, label), answer
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    tasks = [(item, label, model_id, shots) for item in items for label, model_id, shots in plan]
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        answers = dict(pool.map(run, tasks))
+    return _assemble(items, plan, answers, chosen)
+
+
+async def acompare(
+    client: openai.AsyncOpenAI,
+    *,
+    models: Sequence[Any],
+    prompts: Sequence[str] | Dataset | str | os.PathLike[str],
+    system: str | None = None,
+    few_shot: Sequence[tuple[str, str]] | None = None,
+    graders: Mapping[str, Grader] | None = None,
+    concurrency: int = 16,
+    prices: Prices | None = None,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    timer: Callable[[], float] = time.perf_counter,
+    **params: Any,
+) -> Comparison:
+    """The async twin of [`compare`][finetune_kit.compare.compare].
+
+    Added in 0.1.0.
+    """
+    items = _items(prompts, system)
+    plan = _plan(models, few_shot)
+    chosen = _graders(graders, items)
+    limiter = anyio.CapacityLimiter(max(1, concurrency))
+    answers: dict[tuple[int, str], Answer] = {}
+
+    async def run(item: _Item, label: str, model_id: str, shots: list[dict[str, Any]]) -> None:
+        async with limiter:
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                start = timer()
+                try:
+                    response = await client.chat.completions.create(
+                        model=model_id, messages=_messages(item, shots), **params
+                    )
+                except openai.OpenAIError as exc:
+                    delay = _retry_delay(exc, attempt)
+                    if delay is None:
+                        answers[(item.index, label)] = _failed(exc)
+                        return
+                    await sleep(delay)
+                    continue
+                latency = timer() - start
+                answers[(item.index, label)] = _answer(
+                    response,
+                    latency=latency,
+                    model_id=model_id,
+                    item=item,
+                    graders=chosen,
+                    prices=prices,
+                )
+                return
+
+    async with anyio.create_task_group() as tg:
+        for item in items:
+            for label, model_id, shots in plan:
+                tg.start_soon(run, item, label, model_id, shots)
+    return _assemble(items, plan, answers, chosen)

@@ -1,0 +1,11 @@
+"""Graders for `compare`: a grader turns (output, item) into a `Grade`.
+
+`item` holds `prompt` and, when the prompts came with one, `reference`. Any callable of that
+shape works as a grader.
+
+Added in 0.1.0.
+"""
+
+from finetune_kit._core.scoring import Grade, Grader, contains, exact, is_json, regex
+
+__all__ = ["Grade", "Grader", "contains", "exact", "is_json", "regex"]

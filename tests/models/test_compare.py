@@ -1,0 +1,128 @@
+"""`compare` / `acompare` on the simulator: base vs tuned vs few-shot, numbers and reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from finetune_kit import Dataset, FineTuneJob
+from finetune_kit._core.scoring import contains, regex
+from finetune_kit.cli.main import bundled_dataset
+from finetune_kit.compare import Comparison, acompare, compare
+from finetune_kit.testing import Simulator
+
+BASE = "gpt-4o-mini-2024-07-18"
+
+
+@pytest.fixture
+def trained() -> tuple[Simulator, str]:
+    sim = Simulator()
+    client = sim.client(max_retries=0)
+    job = FineTuneJob.create(client, model=BASE, training=bundled_dataset(), sleep=sim.clock.sleep)
+    return sim, job.wait().id
+
+
+def _held_out() -> Dataset:
+    return Dataset.from_jsonl(bundled_dataset())
+
+
+def test_tuned_beats_base_on_held_out_references(trained: tuple[Simulator, str]) -> None:
+    """On Elle's examples the tuned model reproduces the references; the base model doesn't."""
+    sim, tuned = trained
+    result = compare(
+        sim.client(max_retries=0), models=[BASE, tuned], prompts=_held_out(), sleep=sim.clock.sleep
+    )
+    assert result.models == [BASE, tuned]
+    assert len(result.rows) == 10
+    assert result.summaries[tuned].pass_rates["exact"][0] == 1.0
+    assert result.summaries[BASE].pass_rates["exact"][0] == 0.0
+    assert result.best("exact") == tuned
+    assert result.rows[0].reference is not None
+    assert result.rows[0].answers[tuned].output == result.rows[0].reference
+
+
+def test_few_shot_variant_shows_the_tokens_fine_tuning_saves(
+    trained: tuple[Simulator, str],
+) -> None:
+    """The base model with few-shot examples pays for them in prompt tokens on every item."""
+    sim, tuned = trained
+    shots = [
+        ("Tell me about Gold", "Gold, oh gold, so bright - a limerick"),
+        ("Tell me about Iron", "Iron is strong - a limerick"),
+    ]
+    result = compare(
+        sim.client(max_retries=0),
+        models=[BASE, tuned],
+        prompts=["Tell me about Helium", "Tell me about Neon"],
+        few_shot=shots,
+        system="You are Elle.",
+    )
+    assert result.models == [BASE, f"{BASE} + 2-shot", tuned]
+    plain = result.summaries[BASE].prompt_tokens_per_item
+    shot = result.summaries[f"{BASE} + 2-shot"].prompt_tokens_per_item
+    assert shot > plain
+    assert result.summaries[tuned].prompt_tokens_per_item == plain
+
+
+def test_costs_latency_and_custom_graders(trained: tuple[Simulator, str]) -> None:
+    """Prices give cost per item; custom graders are reported; latency comes from the timer."""
+    sim, tuned = trained
+    ticks = iter(range(1000))
+    result = compare(
+        sim.client(max_retries=0),
+        models=[tuned],
+        prompts=["Tell me about Helium"],
+        graders={"limerick": contains("noble gas"), "dash": regex(r" - ")},
+        prices={tuned: (0.3, 1.2)},
+        timer=lambda: float(next(ticks)),
+        concurrency=1,
+    )
+    s = result.summaries[tuned]
+    answer = result.rows[0].answers[tuned]
+    assert answer.grades == {"limerick": True, "dash": True}
+    assert answer.latency == 1.0
+    assert s.cost_per_item == pytest.approx(
+        (answer.prompt_tokens * 0.3 + answer.completion_tokens * 1.2) / 1e6
+    )
+    assert (s.latency_p50, s.latency_p95) == (1.0, 1.0)
+
+
+def test_rate_limits_are_waited_out_and_errors_kept(trained: tuple[Simulator, str]) -> None:
+    """429s are retried after Retry-After; an unknown model's items are kept with their error."""
+    sim, tuned = trained
+    sim.faults.rate_limit("chat.create", retry_after=3, times=4)
+    result = compare(
+        sim.client(max_retries=0),
+        models=[tuned, "ft:gpt-4o-mini-2024-07-18:nobody::zzz"],
+        prompts=["Tell me about Helium", "Tell me about Neon"],
+        sleep=sim.clock.sleep,
+        concurrency=1,
+    )
+    bad = "ft:gpt-4o-mini-2024-07-18:nobody::zzz"
+    assert result.summaries[tuned].errors == 0
+    assert result.summaries[bad].errors == 2
+    assert result.rows[0].answers[bad].error is not None
+    assert "NotFoundError" in (result.rows[0].answers[bad].error or "")
+
+
+def test_reports(trained: tuple[Simulator, str]) -> None:
+    """Markdown has the summary and the side-by-side table; JSON round-trips."""
+    sim, tuned = trained
+    result = compare(sim.client(max_retries=0), models=[BASE, tuned], prompts=_held_out())
+    md = result.to_markdown(items=2)
+    assert md.splitlines()[0].startswith("| model | items | errors | contains pass | exact pass |")
+    assert f"| {tuned} | 10 | 0 | 100% [100%, 100%] | 100% [100%, 100%] |" in md
+    assert Comparison.model_validate(json.loads(result.to_json())) == result
+
+
+@pytest.mark.anyio
+async def test_acompare_matches_compare(trained: tuple[Simulator, str]) -> None:
+    """The async twin gives the same outputs and pass rates."""
+    sim, tuned = trained
+    sync = compare(sim.client(max_retries=0), models=[BASE, tuned], prompts=_held_out())
+    aio = await acompare(sim.async_client(max_retries=0), models=[BASE, tuned], prompts=_held_out())
+    assert [r.answers[tuned].output for r in aio.rows] == [
+        r.answers[tuned].output for r in sync.rows
+    ]
+    assert aio.summaries[tuned].pass_rates == sync.summaries[tuned].pass_rates
