@@ -11,6 +11,7 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ import openai
 from pydantic import BaseModel, ConfigDict
 
 from finetune_kit._core.errors import classify
-from finetune_kit._core.scoring import Grader, bootstrap_mean, contains, exact, percentile
+from finetune_kit._core.scoring import Aimd, Grader, bootstrap_mean, contains, exact, percentile
 from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import ConfigurationError
 
@@ -31,6 +32,8 @@ __all__ = ["Answer", "Comparison", "ModelSummary", "Row", "acompare", "compare"]
 Prices = Mapping[str, tuple[float, float]]
 """Model -> (USD per 1M prompt tokens, USD per 1M completion tokens)."""
 MAX_ATTEMPTS = 6
+RATE_LIMIT_ATTEMPTS = 50
+"""Rate limits are waited out much longer than other errors: a 429 storm passes."""
 
 
 class Answer(BaseModel):
@@ -260,9 +263,66 @@ def _failed(exc: BaseException) -> Answer:
     )
 
 
+class _Gate:
+    """Threads: at most `aimd.limit` calls at once; rate limits shrink the limit."""
+
+    def __init__(self, maximum: int) -> None:
+        self.aimd = Aimd(maximum)
+        self._cond = threading.Condition()
+        self._active = 0
+
+    def __enter__(self) -> None:
+        with self._cond:
+            while self._active >= self.aimd.limit:
+                self._cond.wait()
+            self._active += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    def outcome(self, *, rate_limited: bool) -> None:
+        with self._cond:
+            if rate_limited:
+                self.aimd.on_rate_limit()
+            else:
+                self.aimd.on_success()
+            self._cond.notify_all()
+
+
+class _AsyncGate:
+    """Tasks: the same adaptive limit as `_Gate`."""
+
+    def __init__(self, maximum: int) -> None:
+        self.aimd = Aimd(maximum)
+        self._cond = anyio.Condition()
+        self._active = 0
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            while self._active >= self.aimd.limit:
+                await self._cond.wait()
+            self._active += 1
+
+    async def __aexit__(self, *_exc: object) -> None:
+        async with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+    async def outcome(self, *, rate_limited: bool) -> None:
+        async with self._cond:
+            if rate_limited:
+                self.aimd.on_rate_limit()
+            else:
+                self.aimd.on_success()
+            self._cond.notify_all()
+
+
 def _retry_delay(exc: BaseException, attempt: int) -> float | None:
     """Seconds to wait before retrying a rate-limited or transient call; None: give up."""
-    if attempt >= MAX_ATTEMPTS:
+    limit = RATE_LIMIT_ATTEMPTS if isinstance(exc, openai.RateLimitError) else MAX_ATTEMPTS
+    if attempt >= limit:
         return None
     c = classify(exc, operation="compare", now=time.time())
     if not c.transient:
@@ -366,30 +426,37 @@ def compare(
     plan = _plan(models, few_shot)
     chosen = _graders(graders, items)
 
+    gate = _Gate(concurrency)
+
     def run(task: tuple[_Item, str, str, list[dict[str, Any]]]) -> tuple[tuple[int, str], Answer]:
         item, label, model_id, shots = task
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            start = timer()
-            try:
-                response = client.chat.completions.create(
-                    model=model_id, messages=_messages(item, shots), **params
+        for attempt in range(1, RATE_LIMIT_ATTEMPTS + 1):
+            with gate:  # a slot only while calling: a task waiting out a 429 holds none
+                start = timer()
+                try:
+                    response = client.chat.completions.create(
+                        model=model_id, messages=_messages(item, shots), **params
+                    )
+                except openai.OpenAIError as exc:
+                    failure: openai.OpenAIError | None = exc
+                else:
+                    failure = None
+                    latency = timer() - start
+            gate.outcome(rate_limited=isinstance(failure, openai.RateLimitError))
+            if failure is None:
+                answer = _answer(
+                    response,
+                    latency=latency,
+                    model_id=model_id,
+                    item=item,
+                    graders=chosen,
+                    prices=prices,
                 )
-            except openai.OpenAIError as exc:
-                delay = _retry_delay(exc, attempt)
-                if delay is None:
-                    return (item.index, label), _failed(exc)
-                sleep(delay)
-                continue
-            latency = timer() - start
-            answer = _answer(
-                response,
-                latency=latency,
-                model_id=model_id,
-                item=item,
-                graders=chosen,
-                prices=prices,
-            )
-            return (item.index, label), answer
+                return (item.index, label), answer
+            delay = _retry_delay(failure, attempt)
+            if delay is None:
+                return (item.index, label), _failed(failure)
+            sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     tasks = [(item, label, model_id, shots) for item in items for label, model_id, shots in plan]
@@ -419,25 +486,24 @@ async def acompare(
     items = _items(prompts, system)
     plan = _plan(models, few_shot)
     chosen = _graders(graders, items)
-    limiter = anyio.CapacityLimiter(max(1, concurrency))
+    gate = _AsyncGate(concurrency)
     answers: dict[tuple[int, str], Answer] = {}
 
     async def run(item: _Item, label: str, model_id: str, shots: list[dict[str, Any]]) -> None:
-        async with limiter:
-            for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, RATE_LIMIT_ATTEMPTS + 1):
+            async with gate:
                 start = timer()
                 try:
                     response = await client.chat.completions.create(
                         model=model_id, messages=_messages(item, shots), **params
                     )
                 except openai.OpenAIError as exc:
-                    delay = _retry_delay(exc, attempt)
-                    if delay is None:
-                        answers[(item.index, label)] = _failed(exc)
-                        return
-                    await sleep(delay)
-                    continue
-                latency = timer() - start
+                    failure: openai.OpenAIError | None = exc
+                else:
+                    failure = None
+                    latency = timer() - start
+            await gate.outcome(rate_limited=isinstance(failure, openai.RateLimitError))
+            if failure is None:
                 answers[(item.index, label)] = _answer(
                     response,
                     latency=latency,
@@ -447,6 +513,11 @@ async def acompare(
                     prices=prices,
                 )
                 return
+            delay = _retry_delay(failure, attempt)
+            if delay is None:
+                answers[(item.index, label)] = _failed(failure)
+                return
+            await sleep(delay)
 
     async with anyio.create_task_group() as tg:
         for item in items:

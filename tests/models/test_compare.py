@@ -7,7 +7,7 @@ import json
 import pytest
 
 from finetune_kit import Dataset, FineTuneJob
-from finetune_kit._core.scoring import contains, regex
+from finetune_kit._core.scoring import Aimd, contains, regex
 from finetune_kit.cli.main import bundled_dataset
 from finetune_kit.compare import Comparison, acompare, compare
 from finetune_kit.testing import Simulator
@@ -126,3 +126,48 @@ async def test_acompare_matches_compare(trained: tuple[Simulator, str]) -> None:
         r.answers[tuned].output for r in sync.rows
     ]
     assert aio.summaries[tuned].pass_rates == sync.summaries[tuned].pass_rates
+
+
+def test_aimd_halves_on_rate_limits_and_grows_back() -> None:
+    """The adaptive limit halves on each 429 (not below 1) and regains one per full streak."""
+    aimd = Aimd(16)
+    aimd.on_rate_limit()
+    aimd.on_rate_limit()
+    assert aimd.limit == 4
+    for _ in range(4):
+        aimd.on_success()
+    assert aimd.limit == 5
+    for _ in range(10):
+        aimd.on_rate_limit()
+    assert aimd.limit == 1
+    for _ in range(1000):
+        aimd.on_success()
+    assert aimd.limit == 16
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.anyio
+async def test_a_429_storm_loses_no_item(trained: tuple[Simulator, str], flavour: str) -> None:
+    """Thirty 429s in a row are waited out: every one of 40 items gets its answer."""
+    sim, tuned = trained
+    sim.faults.rate_limit("chat.create", retry_after=2, times=30)
+    prompts = [f"Tell me about element {i}" for i in range(20)]
+    if flavour == "sync":
+        result = compare(
+            sim.client(max_retries=0),
+            models=[BASE, tuned],
+            prompts=prompts,
+            sleep=sim.clock.sleep,
+            concurrency=8,
+        )
+    else:
+        result = await acompare(
+            sim.async_client(max_retries=0),
+            models=[BASE, tuned],
+            prompts=prompts,
+            sleep=sim.clock.asleep,
+            concurrency=8,
+        )
+    assert [s.errors for s in result.summaries.values()] == [0, 0]
+    assert sum(len(r.answers) for r in result.rows) == 40
+    assert sim.calls["chat.create"] == 40 + 30

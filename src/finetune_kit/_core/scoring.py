@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Aimd",
     "Grade",
     "Grader",
     "Interval",
@@ -161,3 +162,34 @@ def percentile(values: Sequence[float], q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@dataclass(slots=True)
+class Aimd:
+    """Adaptive concurrency (additive increase, multiplicative decrease), within [1, maximum].
+
+    Halve the calls allowed at once on a rate limit; add one back after as many successes in a
+    row as are allowed.
+
+    Added in 0.1.0.
+    """
+
+    maximum: int
+    limit: int = 0
+    _streak: int = 0
+
+    def __post_init__(self) -> None:
+        self.maximum = max(1, self.maximum)
+        self.limit = self.limit or self.maximum
+
+    def on_success(self) -> None:
+        """A call went through."""
+        self._streak += 1
+        if self._streak >= self.limit and self.limit < self.maximum:
+            self.limit += 1
+            self._streak = 0
+
+    def on_rate_limit(self) -> None:
+        """A call was rate-limited."""
+        self.limit = max(1, self.limit // 2)
+        self._streak = 0

@@ -1,0 +1,167 @@
+"""`to_html`: a comparison as one self-contained HTML page (inline CSS, no scripts, no links).
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import os
+from html import escape
+from pathlib import Path
+
+from finetune_kit.compare import Answer, Comparison, ModelSummary, Row
+
+__all__ = ["to_html"]
+
+_CSS = """\
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1f2328}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.9rem}
+th,td{border:1px solid #d0d7de;padding:.35rem .5rem;vertical-align:top;text-align:left}
+th{background:#f6f8fa;position:sticky;top:0}
+td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+pre{white-space:pre-wrap;word-break:break-word;margin:0;font-family:inherit}
+.meta{color:#57606a;font-size:.8rem;margin-top:.3rem}
+.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
+.error{color:#cf222e}
+tr:nth-child(even) td{background:#fbfcfd}
+"""
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0%}"
+
+
+def _summary_table(comparison: Comparison, graders: list[str]) -> str:
+    head = [
+        "model",
+        "items",
+        "errors",
+        *[f"{g} pass" for g in graders],
+        "latency p50 / p95",
+        "prompt tok/item",
+        "completion tok/item",
+        "cost/item",
+    ]
+    out = [
+        '<table class="summary">',
+        "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>",
+        "<tbody>",
+    ]
+    for model in comparison.models:
+        s: ModelSummary | None = comparison.summaries.get(model)
+        if s is None:
+            continue
+        cells = [
+            f"<td>{escape(model)}</td>",
+            f'<td class="num">{s.items}</td>',
+            f'<td class="num">{s.errors}</td>',
+        ]
+        for g in graders:
+            rate = s.pass_rates.get(g)
+            text = f"{_pct(rate[0])} [{_pct(rate[1])}, {_pct(rate[2])}]" if rate else "-"
+            cells.append(f'<td class="num">{escape(text)}</td>')
+        cost = f"${s.cost_per_item:.5f}" if s.cost_per_item is not None else "-"
+        cells += [
+            f'<td class="num">{s.latency_p50:.2f} / {s.latency_p95:.2f} s</td>',
+            f'<td class="num">{s.prompt_tokens_per_item:.1f}</td>',
+            f'<td class="num">{s.completion_tokens_per_item:.1f}</td>',
+            f'<td class="num">{escape(cost)}</td>',
+        ]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _answer_cell(answer: Answer | None) -> str:
+    if answer is None:
+        return "<td>-</td>"
+    if answer.error is not None:
+        return f'<td><pre class="error">error: {escape(answer.error)}</pre></td>'
+    marks = " ".join(
+        f'<span class="{"pass" if ok else "fail"}">{"✓" if ok else "✗"} {escape(name)}</span>'
+        for name, ok in sorted(answer.grades.items())
+    )
+    meta = f"{answer.latency:.2f} s · {answer.prompt_tokens} + {answer.completion_tokens} tok" + (
+        f" · ${answer.cost_usd:.5f}" if answer.cost_usd is not None else ""
+    )
+    return (
+        f"<td><pre>{escape(answer.output)}</pre>"
+        f'<div class="meta">{escape(meta)}</div>'
+        + (f'<div class="meta">{marks}</div>' if marks else "")
+        + "</td>"
+    )
+
+
+def _row(row: Row, models: list[str]) -> str:
+    reference = escape(row.reference) if row.reference is not None else "-"
+    return (
+        '<tr class="item">'
+        f'<td class="num">{row.index}</td>'
+        f"<td><pre>{escape(row.prompt)}</pre></td>"
+        f"<td><pre>{reference}</pre></td>"
+        + "".join(_answer_cell(row.answers.get(m)) for m in models)
+        + "</tr>"
+    )
+
+
+def _items_table(comparison: Comparison) -> str:
+    head = ["#", "prompt", "reference", *comparison.models]
+    rows = "\n".join(_row(r, comparison.models) for r in comparison.rows)
+    return (
+        '<table class="items">\n'
+        "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>\n"
+        f"<tbody>\n{rows}\n</tbody></table>"
+    )
+
+
+def to_html(
+    comparison: Comparison,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    title: str = "finetune-kit comparison",
+) -> str:
+    """The comparison as a self-contained HTML page; written to `path` when given.
+
+    On top, the aggregates per model (items, errors, each grader's pass rate with its 95%
+    interval, latency p50/p95, tokens and cost per item); below, every item side by side: the
+    prompt, the reference and each model's output with its latency, tokens, cost and pass/fail
+    marks per grader (or its error). CSS is inline; there are no scripts and no external
+    resources, and all text is HTML-escaped.
+
+    Args:
+        comparison: What [`compare`][finetune_kit.compare.compare] returned.
+        path: Where to write the page (UTF-8); None: only return it.
+        title: The page's title and heading.
+
+    Returns:
+        The HTML page.
+
+    Added in 0.1.0.
+    """
+    graders = sorted({g for s in comparison.summaries.values() for g in s.pass_rates})
+    page = "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)}</title>",
+            f"<style>\n{_CSS}</style>",
+            "</head>",
+            "<body>",
+            f"<h1>{escape(title)}</h1>",
+            f"<p>{len(comparison.rows)} items × {len(comparison.models)} models.</p>",
+            "<h2>Summary</h2>",
+            _summary_table(comparison, graders),
+            "<h2>Items</h2>",
+            _items_table(comparison),
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+    if path is not None:
+        Path(path).write_text(page, encoding="utf-8")
+    return page
