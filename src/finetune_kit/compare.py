@@ -23,6 +23,7 @@ import openai
 from pydantic import BaseModel, ConfigDict
 
 from finetune_kit._core.errors import classify
+from finetune_kit._core.names import parse_model_name
 from finetune_kit._core.scoring import Aimd, Grader, bootstrap_mean, contains, exact, percentile
 from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import ConfigurationError
@@ -33,6 +34,7 @@ Prices = Mapping[str, tuple[float, float]]
 """Model -> (USD per 1M prompt tokens, USD per 1M completion tokens)."""
 MAX_ATTEMPTS = 6
 RATE_LIMIT_ATTEMPTS = 50
+NOT_READY_ATTEMPTS = 14
 """Rate limits are waited out much longer than other errors: a 429 storm passes."""
 
 
@@ -319,8 +321,14 @@ class _AsyncGate:
             self._cond.notify_all()
 
 
-def _retry_delay(exc: BaseException, attempt: int) -> float | None:
-    """Seconds to wait before retrying a rate-limited or transient call; None: give up."""
+def _retry_delay(exc: BaseException, attempt: int, model_id: str = "") -> float | None:
+    """Seconds to wait before retrying a rate-limited or transient call; None: give up.
+
+    A tuned model that answers 404 right after its job succeeded is not served yet: that is
+    retried too (5 s, 10 s... for about 10 minutes), as `TunedModel.chat` does.
+    """
+    if isinstance(exc, openai.NotFoundError) and parse_model_name(model_id).kind != "base":
+        return None if attempt >= NOT_READY_ATTEMPTS else min(60.0, 5.0 * 2 ** (attempt - 1))
     limit = RATE_LIMIT_ATTEMPTS if isinstance(exc, openai.RateLimitError) else MAX_ATTEMPTS
     if attempt >= limit:
         return None
@@ -453,7 +461,7 @@ def compare(
                     prices=prices,
                 )
                 return (item.index, label), answer
-            delay = _retry_delay(failure, attempt)
+            delay = _retry_delay(failure, attempt, model_id)
             if delay is None:
                 return (item.index, label), _failed(failure)
             sleep(delay)
@@ -513,7 +521,7 @@ async def acompare(
                     prices=prices,
                 )
                 return
-            delay = _retry_delay(failure, attempt)
+            delay = _retry_delay(failure, attempt, model_id)
             if delay is None:
                 answers[(item.index, label)] = _failed(failure)
                 return

@@ -10,7 +10,7 @@ from finetune_kit import Dataset, FineTuneJob
 from finetune_kit._core.scoring import Aimd, contains, regex
 from finetune_kit.cli.main import bundled_dataset
 from finetune_kit.compare import Comparison, acompare, compare
-from finetune_kit.testing import Simulator
+from finetune_kit.testing import Simulator, Timing
 
 BASE = "gpt-4o-mini-2024-07-18"
 
@@ -171,3 +171,16 @@ async def test_a_429_storm_loses_no_item(trained: tuple[Simulator, str], flavour
     assert [s.errors for s in result.summaries.values()] == [0, 0]
     assert sum(len(r.answers) for r in result.rows) == 40
     assert sim.calls["chat.create"] == 40 + 30
+
+
+def test_the_not_ready_race_is_waited_out() -> None:
+    """A tuned model answering 404 for 100 s after success is retried until it serves."""
+    sim = Simulator(timing=Timing(model_ready_delay=100))
+    client = sim.client(max_retries=0)
+    job = FineTuneJob.create(client, model=BASE, training=bundled_dataset(), sleep=sim.clock.sleep)
+    tuned = job.wait().id
+    result = compare(
+        client, models=[tuned], prompts=["Tell me about Helium"], sleep=sim.clock.sleep
+    )
+    assert result.summaries[tuned].errors == 0
+    assert (result.rows[0].answers[tuned].output or "").startswith("Helium")
