@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
-from finetune_kit import FineTuneJob
+from finetune_kit import Dataset, FineTuneJob
 from finetune_kit.cli.main import bundled_dataset
 from finetune_kit.compare import compare
 from finetune_kit.judge import DEFAULT_CRITERIA, llm_judge
@@ -229,8 +229,6 @@ def test_html_report(trained: tuple[Simulator, str], tmp_path: Path) -> None:
 def test_html_report_marks_grades(trained: tuple[Simulator, str]) -> None:
     """With references, each answer carries pass/fail marks per grader and the summary rates."""
     sim, tuned = trained
-    from finetune_kit import Dataset
-
     result = compare(
         sim.client(max_retries=0),
         models=[BASE, tuned],
