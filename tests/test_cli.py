@@ -37,13 +37,20 @@ def _bad_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_demo_runs_the_whole_pipeline_on_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_runs_the_whole_pipeline_on_the_simulator(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Without an API key the demo validates, uploads, trains and compares, all offline."""
     block_network(monkeypatch)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     lines: list[str] = []
     sim = Simulator()
-    options = DemoOptions(dataset=bundled_dataset(), model="gpt-4o-mini-2024-07-18", simulator=sim)
+    options = DemoOptions(
+        dataset=bundled_dataset(),
+        model="gpt-4o-mini-2024-07-18",
+        simulator=sim,
+        report=str(tmp_path / "report.html"),
+    )
     assert run_demo(options, out=lines.append) == 0
     text = "\n".join(lines)
     assert "10 row(s), 10 counted as chat examples for gpt-4o-mini-2024-07-18 [o200k_base]" in text
@@ -51,17 +58,20 @@ def test_demo_runs_the_whole_pipeline_on_the_simulator(monkeypatch: pytest.Monke
     assert "Step 100/100: training loss=" in text
     assert "Tuned model: ft:gpt-4o-mini-2024-07-18:finetune-kit-sim:demo:" in text
     assert "(billed tokens: 7,860)" in text
-    assert "tuned ( 39 tokens): Helium a noble gas so rare" in text
+    assert "tuned model, 'Tell me about Helium': Helium a noble gas so rare" in text
+    assert "| 10 | 0 | 100% [100%, 100%] | 100% [100%, 100%] |" in text  # the tuned row
+    assert "with 91 fewer prompt tokens per call than the base model given 2 examples" in text
+    assert (tmp_path / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert (sim.calls["files.create"], sim.calls["jobs.create"]) == (1, 1)
 
 
 def test_demo_command_exits_0(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """`finetune-kit demo` runs end to end and ends with "Done." (time sped up a million times)."""
     block_network(monkeypatch)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    assert main(["demo", "--speed", "1000000"]) == 0
+    assert main(["demo", "--speed", "1000000", "--report", str(tmp_path / "r.html")]) == 0
     assert capsys.readouterr().out.rstrip().endswith("Done.")
 
 

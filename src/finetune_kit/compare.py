@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import openai
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from finetune_kit._core.errors import classify
 from finetune_kit._core.names import parse_model_name
 from finetune_kit._core.scoring import Aimd, Grader, bootstrap_mean, contains, exact, percentile
+from finetune_kit.batch import arun_batch, run_batch
 from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import ConfigurationError
 
@@ -53,6 +54,11 @@ class Answer(BaseModel):
     completion_tokens: int
     cost_usd: float | None
     grades: dict[str, bool]
+    """Grader -> passed."""
+    scores: dict[str, float] = {}
+    """Grader -> score (1 pass / 0 fail; a judge gives 1 win, 0.5 tie, 0 loss)."""
+    reasons: dict[str, str] = {}
+    """Grader -> its reason, when it gave one (a judge's explanation, what failed...)."""
     error: str | None = None
     """Why there is no answer (the item is kept, never dropped)."""
 
@@ -84,6 +90,8 @@ class ModelSummary(BaseModel):
     errors: int
     pass_rates: dict[str, tuple[float, float, float]]
     """Grader -> (rate, 95% low, 95% high), over the items answered."""
+    mean_scores: dict[str, tuple[float, float, float]] = {}
+    """Grader -> (mean score, 95% low, 95% high): for a judge, the win rate (ties count half)."""
     latency_p50: float
     latency_p95: float
     prompt_tokens_per_item: float
@@ -112,6 +120,41 @@ class Comparison(BaseModel):
     def to_json(self, *, indent: int | None = 2) -> str:
         """The whole comparison as JSON."""
         return self.model_dump_json(indent=indent)
+
+    def to_html(
+        self, path: str | os.PathLike[str] | None = None, *, title: str = "finetune-kit comparison"
+    ) -> str:
+        """A self-contained HTML page: the aggregates on top, every item side by side below.
+
+        Written to `path` when given; returned either way.
+        """
+        from finetune_kit.report.html import to_html  # noqa: PLC0415
+
+        return to_html(self, path, title=title)
+
+    def to_dataframe(self) -> Any:
+        """One row per item and model, as a pandas DataFrame (pandas is needed for this only).
+
+        Raises:
+            ConfigurationError: pandas is not installed.
+        """
+        try:
+            import pandas as pd  # noqa: PLC0415 - optional
+        except ImportError:
+            raise ConfigurationError("to_dataframe() needs pandas: pip install pandas") from None
+        records = [
+            {
+                "item": row.index,
+                "prompt": row.prompt,
+                "reference": row.reference,
+                "model": model,
+                **a.model_dump(exclude={"grades"}),
+                **{f"pass_{k}": v for k, v in a.grades.items()},
+            }
+            for row in self.rows
+            for model, a in row.answers.items()
+        ]
+        return pd.DataFrame.from_records(records)
 
     def to_markdown(self, *, items: int = 20) -> str:
         """A summary table, then the first `items` items side by side."""
@@ -241,15 +284,29 @@ def _answer(
     p, c = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
     price = (prices or {}).get(model_id)
     cost = (p * price[0] + c * price[1]) / 1_000_000 if price else None
-    context = {"reference": item.reference, "prompt": item.prompt}
-    grades = {name: grader(output, context).passed for name, grader in graders.items()}
-    return Answer(
+    answer = Answer(
         output=output,
         latency=latency,
         prompt_tokens=p,
         completion_tokens=c,
         cost_usd=cost,
-        grades=grades,
+        grades={},
+    )
+    return _graded(answer, item.prompt, item.reference, graders)
+
+
+def _graded(
+    answer: Answer, prompt: str, reference: str | None, graders: Mapping[str, Grader]
+) -> Answer:
+    """The answer with every grader's verdict, score and reason."""
+    context = {"reference": reference, "prompt": prompt}
+    results = {name: grader(answer.output, context) for name, grader in graders.items()}
+    return answer.model_copy(
+        update={
+            "grades": {n: g.passed for n, g in results.items()},
+            "scores": {n: g.score for n, g in results.items()},
+            "reasons": {n: g.reason for n, g in results.items() if g.reason},
+        }
     )
 
 
@@ -338,6 +395,38 @@ def _retry_delay(exc: BaseException, attempt: int, model_id: str = "") -> float 
     return c.retry_after or min(30.0, 0.5 * 2 ** (attempt - 1))
 
 
+def _batch_requests(
+    items: list[_Item], plan: list[tuple[str, str, list[dict[str, Any]]]]
+) -> tuple[list[tuple[str, str, list[dict[str, Any]]]], dict[str, tuple[_Item, str, str]]]:
+    """One batch request per (item, model); custom ids map back to them."""
+    requests: list[tuple[str, str, list[dict[str, Any]]]] = []
+    keys: dict[str, tuple[_Item, str, str]] = {}
+    for item in items:
+        for n, (label, model_id, shots) in enumerate(plan):
+            custom_id = f"item-{item.index}-model-{n}"
+            requests.append((custom_id, model_id, _messages(item, shots)))
+            keys[custom_id] = (item, label, model_id)
+    return requests, keys
+
+
+def _from_batch(
+    results: Mapping[str, tuple[Any, str | None]],
+    keys: Mapping[str, tuple[_Item, str, str]],
+    graders: Mapping[str, Grader],
+    prices: Prices | None,
+) -> dict[tuple[int, str], Answer]:
+    answers: dict[tuple[int, str], Answer] = {}
+    for custom_id, (item, label, model_id) in keys.items():
+        response, error = results.get(custom_id, (None, "missing from the batch output"))
+        if response is None:
+            answers[(item.index, label)] = _failed(RuntimeError(error or "no response"))
+        else:
+            answers[(item.index, label)] = _answer(
+                response, latency=0.0, model_id=model_id, item=item, graders=graders, prices=prices
+            )
+    return answers
+
+
 def _summaries(
     models: list[str], rows: list[Row], graders: Mapping[str, Grader]
 ) -> dict[str, ModelSummary]:
@@ -347,15 +436,20 @@ def _summaries(
         ok = [a for a in answers if a.error is None]
         n = len(ok) or 1
         rates = {}
+        means = {}
+        graded = [a for a in ok if a.grades]
         for name in graders:
-            interval = bootstrap_mean([float(a.grades.get(name, False)) for a in ok])
+            interval = bootstrap_mean([float(a.grades.get(name, False)) for a in graded])
             rates[name] = (interval.value, interval.low, interval.high)
+            mean = bootstrap_mean([a.scores.get(name, 0.0) for a in graded])
+            means[name] = (mean.value, mean.low, mean.high)
         costs = [a.cost_usd for a in ok]
         out[model] = ModelSummary(
             model=model,
             items=len(answers),
             errors=len(answers) - len(ok),
             pass_rates=rates,
+            mean_scores=means,
             latency_p50=percentile([a.latency for a in ok], 50),
             latency_p95=percentile([a.latency for a in ok], 95),
             prompt_tokens_per_item=sum(a.prompt_tokens for a in ok) / n,
@@ -380,8 +474,22 @@ def _assemble(
     plan: list[tuple[str, str, list[dict[str, Any]]]],
     answers: dict[tuple[int, str], Answer],
     graders: Mapping[str, Grader],
+    reference_model: str | None = None,
 ) -> Comparison:
     labels = [p[0] for p in plan]
+    if reference_model is not None:
+        # Grade every other model against the reference model's answer to the same item.
+        for item in items:
+            ref = answers[(item.index, reference_model)]
+            for label in labels:
+                key = (item.index, label)
+                if label == reference_model:
+                    answers[key] = answers[key].model_copy(
+                        update={"grades": {}, "scores": {}, "reasons": {}}
+                    )
+                elif answers[key].error is None:
+                    reference = None if ref.error else ref.output
+                    answers[key] = _graded(answers[key], item.prompt, reference, graders)
     rows = [
         Row(
             index=i.index,
@@ -404,6 +512,8 @@ def compare(
     graders: Mapping[str, Grader] | None = None,
     concurrency: int = 16,
     prices: Prices | None = None,
+    mode: Literal["live", "batch"] = "live",
+    reference_model: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
     timer: Callable[[], float] = time.perf_counter,
     **params: Any,
@@ -419,8 +529,13 @@ def compare(
         few_shot: (question, answer) pairs: each base model also runs with them in the prompt.
         graders: Name -> grader (`finetune_kit.graders`); default: exact and contains,
             when references exist.
-        concurrency: Calls in flight at once.
+        concurrency: Calls in flight at most (fewer while the provider rate-limits: it halves on
+            each 429 and grows back one by one).
         prices: Model -> (USD per 1M prompt tokens, per 1M completion tokens).
+        reference_model: Grade every other model against this model's answer (e.g. with
+            `llm_judge`, for win/tie/loss rates against it) instead of the items' references.
+        mode: `"live"` calls the models; `"batch"` sends every call through the provider's Batch
+            API (for thousands of prompts at the batch price; latency is then not measured).
         sleep: What waiting between retries calls.
         timer: The clock for latencies.
         **params: Chat-completions parameters for every call (`temperature=0`...).
@@ -433,7 +548,19 @@ def compare(
     items = _items(prompts, system)
     plan = _plan(models, few_shot)
     chosen = _graders(graders, items)
+    labels = [p[0] for p in plan]
+    if reference_model is not None and reference_model not in labels:
+        raise ConfigurationError(
+            f"reference_model {reference_model!r} is not one of the models compared"
+        )
+    on_call = {} if reference_model is not None else chosen  # graded later, against the reference
 
+    if mode == "batch":
+        requests, keys = _batch_requests(items, plan)
+        results = run_batch(client, requests, params=params, sleep=sleep)
+        return _assemble(
+            items, plan, _from_batch(results, keys, on_call, prices), chosen, reference_model
+        )
     gate = _Gate(concurrency)
 
     def run(task: tuple[_Item, str, str, list[dict[str, Any]]]) -> tuple[tuple[int, str], Answer]:
@@ -457,7 +584,7 @@ def compare(
                     latency=latency,
                     model_id=model_id,
                     item=item,
-                    graders=chosen,
+                    graders=on_call,
                     prices=prices,
                 )
                 return (item.index, label), answer
@@ -470,7 +597,7 @@ def compare(
     tasks = [(item, label, model_id, shots) for item in items for label, model_id, shots in plan]
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         answers = dict(pool.map(run, tasks))
-    return _assemble(items, plan, answers, chosen)
+    return _assemble(items, plan, answers, chosen, reference_model)
 
 
 async def acompare(
@@ -483,6 +610,8 @@ async def acompare(
     graders: Mapping[str, Grader] | None = None,
     concurrency: int = 16,
     prices: Prices | None = None,
+    mode: Literal["live", "batch"] = "live",
+    reference_model: str | None = None,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     timer: Callable[[], float] = time.perf_counter,
     **params: Any,
@@ -494,6 +623,18 @@ async def acompare(
     items = _items(prompts, system)
     plan = _plan(models, few_shot)
     chosen = _graders(graders, items)
+    labels = [p[0] for p in plan]
+    if reference_model is not None and reference_model not in labels:
+        raise ConfigurationError(
+            f"reference_model {reference_model!r} is not one of the models compared"
+        )
+    on_call = {} if reference_model is not None else chosen  # graded later, against the reference
+    if mode == "batch":
+        requests, keys = _batch_requests(items, plan)
+        results = await arun_batch(client, requests, params=params, sleep=sleep)
+        return _assemble(
+            items, plan, _from_batch(results, keys, on_call, prices), chosen, reference_model
+        )
     gate = _AsyncGate(concurrency)
     answers: dict[tuple[int, str], Answer] = {}
 
@@ -517,7 +658,7 @@ async def acompare(
                     latency=latency,
                     model_id=model_id,
                     item=item,
-                    graders=chosen,
+                    graders=on_call,
                     prices=prices,
                 )
                 return
@@ -531,4 +672,4 @@ async def acompare(
         for item in items:
             for label, model_id, shots in plan:
                 tg.start_soon(run, item, label, model_id, shots)
-    return _assemble(items, plan, answers, chosen)
+    return _assemble(items, plan, answers, chosen, reference_model)

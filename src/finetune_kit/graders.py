@@ -6,6 +6,7 @@ shape works as a grader.
 Added in 0.1.0.
 """
 
-from finetune_kit._core.scoring import Grade, Grader, contains, exact, is_json, regex
+from finetune_kit._core.scoring import Grade, Grader, contains, exact, is_json, json_schema, regex
+from finetune_kit.judge import llm_judge
 
-__all__ = ["Grade", "Grader", "contains", "exact", "is_json", "regex"]
+__all__ = ["Grade", "Grader", "contains", "exact", "is_json", "json_schema", "llm_judge", "regex"]

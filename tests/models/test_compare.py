@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
-from finetune_kit import Dataset, FineTuneJob
-from finetune_kit._core.scoring import Aimd, contains, regex
+from finetune_kit import ConfigurationError, Dataset, FineTuneJob
+from finetune_kit._core.scoring import Aimd, Grade, contains, regex
 from finetune_kit.cli.main import bundled_dataset
 from finetune_kit.compare import Comparison, acompare, compare
 from finetune_kit.testing import Simulator, Timing
@@ -184,3 +187,71 @@ def test_the_not_ready_race_is_waited_out() -> None:
     )
     assert result.summaries[tuned].errors == 0
     assert (result.rows[0].answers[tuned].output or "").startswith("Helium")
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.anyio
+async def test_batch_mode_gives_the_same_answers(
+    trained: tuple[Simulator, str], flavour: str
+) -> None:
+    """`mode="batch"` runs every call through the Batch API and matches results by custom id."""
+    sim, tuned = trained
+    prompts = ["Tell me about Helium", "Tell me about Neon"]
+    live = compare(sim.client(max_retries=0), models=[BASE, tuned], prompts=prompts)
+    if flavour == "sync":
+        batch = compare(
+            sim.client(max_retries=0),
+            models=[BASE, tuned],
+            prompts=prompts,
+            mode="batch",
+            sleep=sim.clock.sleep,
+        )
+    else:
+        batch = await acompare(
+            sim.async_client(max_retries=0),
+            models=[BASE, tuned],
+            prompts=prompts,
+            mode="batch",
+            sleep=sim.clock.asleep,
+        )
+    assert [r.answers[tuned].output for r in batch.rows] == [
+        r.answers[tuned].output for r in live.rows
+    ]
+    assert sim.calls["batches.create"] == 1
+    assert sim.calls["chat.create"] == 4  # the live run only
+    assert [s.errors for s in batch.summaries.values()] == [0, 0]
+
+
+def test_to_dataframe_needs_pandas(
+    trained: tuple[Simulator, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without pandas, to_dataframe() says how to get it (pandas is optional)."""
+    monkeypatch.setitem(sys.modules, "pandas", None)  # makes `import pandas` fail
+    sim, tuned = trained
+    result = compare(sim.client(max_retries=0), models=[tuned], prompts=["Hi"])
+    with pytest.raises(ConfigurationError, match="pip install pandas"):
+        result.to_dataframe()
+
+
+def test_judge_against_a_reference_model_keeps_reasons(trained: tuple[Simulator, str]) -> None:
+    """With reference_model, a judge grades each model against it; win rates and reasons are kept."""
+    sim, tuned = trained
+
+    def judge(output: str, item: Mapping[str, Any]) -> Grade:
+        # A stand-in judge: prefers limericks over the reference model's answer.
+        if " - " in output and " - " not in str(item["reference"]):
+            return Grade(passed=True, score=1.0, reason="a limerick, as asked")
+        return Grade(passed=False, score=0.5, reason="a tie")
+
+    result = compare(
+        sim.client(max_retries=0),
+        models=[BASE, tuned],
+        prompts=["Tell me about Helium", "Tell me about Neon"],
+        graders={"judge": judge},
+        reference_model=BASE,
+    )
+    assert result.summaries[tuned].mean_scores["judge"][0] == 1.0
+    assert result.rows[0].answers[tuned].reasons == {"judge": "a limerick, as asked"}
+    assert result.rows[0].answers[BASE].grades == {}
+    with pytest.raises(ConfigurationError, match="not one of the models"):
+        compare(sim.client(), models=[tuned], prompts=["Hi"], reference_model="nope")

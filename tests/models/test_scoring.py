@@ -66,3 +66,15 @@ def test_bootstrap_is_reproducible_and_brackets_the_mean() -> None:
 def test_bootstrap_of_nothing_is_zero() -> None:
     """No values: a zero interval rather than a division by zero."""
     assert bootstrap_mean([]) == Interval(0.0, 0.0, 0.0)
+
+
+def test_json_schema_grader() -> None:
+    """JSON valid against the schema passes; the first schema error is the reason."""
+    from finetune_kit.graders import json_schema
+
+    grader = json_schema(
+        {"type": "object", "required": ["element"], "properties": {"element": {"type": "string"}}}
+    )
+    assert grader('{"element": "He"}', {}) == Grade(True, 1.0)
+    assert grader('{"element": 2}', {}) == Grade(False, 0.0, "schema: 2 is not of type 'string'")
+    assert grader("nope", {}) == Grade(False, 0.0, "not valid JSON")

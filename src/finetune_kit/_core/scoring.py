@@ -24,6 +24,7 @@ __all__ = [
     "contains",
     "exact",
     "is_json",
+    "json_schema",
     "percentile",
     "regex",
 ]
@@ -193,3 +194,31 @@ class Aimd:
         """A call was rate-limited."""
         self.limit = max(1, self.limit // 2)
         self._streak = 0
+
+
+def json_schema(schema: Mapping[str, Any]) -> Grader:
+    """Pass when the output is JSON valid against `schema` (needs the `jsonschema` package).
+
+    Added in 0.1.0.
+    """
+    try:
+        import jsonschema  # type: ignore[import-untyped]  # noqa: PLC0415 - optional
+    except ImportError:
+        from finetune_kit.exceptions import ConfigurationError  # noqa: PLC0415
+
+        raise ConfigurationError(
+            "the json_schema grader needs jsonschema: pip install jsonschema"
+        ) from None
+    validator = jsonschema.Draft202012Validator(dict(schema))
+
+    def grade(output: str, item: Mapping[str, Any]) -> Grade:  # noqa: ARG001 - the Grader shape
+        try:
+            value = json.loads(output)
+        except ValueError:
+            return Grade(passed=False, score=0.0, reason="not valid JSON")
+        error = next(iter(validator.iter_errors(value)), None)
+        if error is not None:
+            return Grade(passed=False, score=0.0, reason=f"schema: {error.message[:200]}")
+        return Grade(passed=True, score=1.0)
+
+    return grade

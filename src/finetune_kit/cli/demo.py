@@ -18,14 +18,32 @@ from pathlib import Path
 from openai import OpenAI
 
 from finetune_kit._core.events import MessageEvent, MetricsEvent
+from finetune_kit.compare import compare
 from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import JobError
+from finetune_kit.graders import exact, regex
 from finetune_kit.jobs import FineTuneJob
 from finetune_kit.testing import ScaledClock, Simulator
 
 __all__ = ["DemoOptions", "run_demo"]
 
-PROMPTS = ("Tell me about Helium", "Tell me about Gold", "What is Neon?")
+SYSTEM = "Elle is a factual chatbot that answers questions about elements in the periodic table with a limerick"
+FEW_SHOT = (
+    (
+        "Tell me about Gold",
+        (
+            "Gold, so precious and bright - Worn on fingers, a glittering sight - It won't rust "
+            "or decay - Come what may - A treasure by day and by night"
+        ),
+    ),
+    (
+        "Tell me about Iron",
+        (
+            "Iron, so strong and so grey - In steel it holds bridges at bay - In your blood it "
+            "will flow - Helping oxygen go - The metal we use every day"
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +56,8 @@ class DemoOptions:
     yes: bool = False
     simulator: Simulator | None = None
     """Run on this simulator (tests pass one on virtual time); default: a sped-up one."""
+    report: str = "report.html"
+    """Where to write the HTML comparison."""
 
 
 def run_demo(options: DemoOptions, *, out: Callable[[str], None] = print) -> int:
@@ -95,38 +115,31 @@ def run_demo(options: DemoOptions, *, out: Callable[[str], None] = print) -> int
         return 1
     out(f"Tuned model: {tuned.id} (billed tokens: {job.snapshot.trained_tokens or 0:,})")
 
-    out("\n== 4. Use it: base vs tuned")
-    system = "You are a helpful assistant."
-    for prompt in PROMPTS:
-        out(f"\nQ: {prompt}")
-        for label, model in (("base ", options.model), ("tuned", tuned.id)):
-            answer = _chat(client, model, system, prompt, sleep)
-            out(f"  {label} ({answer[1]:>3} tokens): {answer[0]}")
+    out("\n== 4. Compare: base vs base + few-shot vs tuned, on the training prompts")
+    reply = tuned.chat("Tell me about Helium", system=SYSTEM)
+    out(f"tuned model, 'Tell me about Helium': {reply.choices[0].message.content}")
+    result = compare(
+        client,
+        models=[options.model, tuned.id],
+        prompts=Dataset.from_jsonl(options.dataset),
+        system=SYSTEM,
+        few_shot=FEW_SHOT,
+        graders={"exact": exact(), "limerick": regex(r" - .* - .* - ")},
+        sleep=sleep,
+    )
+    out("")
+    out(result.to_markdown(items=3))
+    html_path = Path(options.report).resolve()
+    result.to_html(html_path, title=f"finetune-kit demo: {options.model} vs {tuned.id}")
+    base, shots = result.summaries[options.model], result.summaries[f"{options.model} + 2-shot"]
+    saved = shots.prompt_tokens_per_item - result.summaries[tuned.id].prompt_tokens_per_item
+    out(
+        f"\nThe tuned model answers in the trained style with {saved:.0f} fewer prompt tokens per "
+        f"call than the base model given 2 examples (base alone: {base.prompt_tokens_per_item:.0f})."
+    )
+    out(f"HTML report: {html_path}")
     out("\nDone.")
     return 0
-
-
-def _chat(
-    client: OpenAI, model: str, system: str, prompt: str, sleep: Callable[[float], None]
-) -> tuple[str, int]:
-    from openai import NotFoundError  # noqa: PLC0415
-
-    for attempt in range(10):
-        try:
-            response = client.chat.completions.create(
-                model=model,
-                messages=[
-                    {"role": "system", "content": system},
-                    {"role": "user", "content": prompt},
-                ],
-            )
-        except NotFoundError:
-            # A new model can take a few minutes to be served after its job succeeds.
-            sleep(min(60.0, 5.0 * (attempt + 1)))
-            continue
-        usage = response.usage.completion_tokens if response.usage else 0
-        return (response.choices[0].message.content or "").strip(), usage
-    return "(the model was not ready in time)", 0
 
 
 def _confirm(question: str) -> bool:

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--yes", action="store_true", help="with OPENAI_API_KEY: spend without asking"
     )
+    demo.add_argument(
+        "--report", default="report.html", help="where to write the HTML comparison (report.html)"
+    )
 
     for name, text in (
         ("validate", "check a training file: findings, stats and cost (exit 1 on errors)"),
@@ -155,7 +158,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     speed = _positive_float(args.speed, "--speed")
     path = args.dataset or bundled_dataset()
-    return run_demo(DemoOptions(dataset=path, model=args.model, speed=speed, yes=args.yes))
+    options = DemoOptions(
+        dataset=path, model=args.model, speed=speed, yes=args.yes, report=args.report
+    )
+    return run_demo(options)
 
 
 def _positive_float(value: str, flag: str) -> float:
