@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from finetune_kit import ConfigurationError, Dataset, FineTuneJob
@@ -255,3 +257,46 @@ def test_judge_against_a_reference_model_keeps_reasons(trained: tuple[Simulator,
     assert result.rows[0].answers[BASE].grades == {}
     with pytest.raises(ConfigurationError, match="not one of the models"):
         compare(sim.client(), models=[tuned], prompts=["Hi"], reference_model="nope")
+
+
+def test_few_shot_request_shape_on_the_wire(trained: tuple[Simulator, str], tmp_path: Path) -> None:
+    """On the wire: system first, then the examples as user/assistant turns, then the item (respx)."""
+    sim, _tuned = trained
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": "Tell me about Helium"},
+                    {"role": "assistant", "content": "ref"},
+                ]
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    with sim.mock(base_url="https://api.openai.com/v1") as router:
+        client = openai.OpenAI(api_key="sk-test", max_retries=0)
+        result = compare(
+            client,
+            models=[BASE],
+            prompts=prompts,
+            system="Be Elle.",
+            few_shot=[("Q1", "A1")],
+            concurrency=1,
+            temperature=0,
+        )
+        bodies = [json.loads(call.request.content) for call in router.calls]
+    assert [r.reference for r in result.rows] == ["ref"]
+    assert {"model": BASE, "temperature": 0}.items() <= bodies[0].items()
+    by_variant = sorted((len(b["messages"]), b["messages"]) for b in bodies)
+    assert by_variant[0][1] == [
+        {"role": "system", "content": "Be Elle."},
+        {"role": "user", "content": "Tell me about Helium"},
+    ]
+    assert by_variant[1][1] == [
+        {"role": "system", "content": "Be Elle."},
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "Tell me about Helium"},
+    ]
