@@ -1,4 +1,4 @@
-"""The Jobs guide's code runs as written, on the simulator, in order."""
+"""The guides' code runs as written, on the simulator, in order."""
 
 from __future__ import annotations
 
@@ -10,20 +10,27 @@ import pytest
 from tests.offline import block_network
 
 GUIDES = Path(__file__).resolve().parents[1] / "docs" / "guides"
-GUIDE = GUIDES / "jobs.md"
+
+
+def _run_guide(name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Execute every python block of a guide, in order, offline, in one namespace."""
+    block_network(monkeypatch)
+    guide = GUIDES / name
+    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(encoding="utf-8"), re.DOTALL)
+    assert blocks, f"{name} has no python blocks"
+    namespace: dict[str, object] = {"__name__": name}
+    for index, block in enumerate(blocks):
+        exec(compile(block, f"{name}[{index}]", "exec"), namespace)  # noqa: S102
+    return namespace
 
 
 def test_jobs_guide_code_blocks_run(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Every python block of docs/guides/jobs.md executes, offline, sharing one namespace."""
-    block_network(monkeypatch)
-    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.DOTALL)
-    assert len(blocks) >= 10
-    namespace: dict[str, object] = {"__name__": "jobs_guide"}
-    for index, block in enumerate(blocks):
-        exec(compile(block, f"{GUIDE.name}[{index}]", "exec"), namespace)  # noqa: S102
+    namespace = _run_guide("jobs.md", monkeypatch)
     out = capsys.readouterr().out
+    assert len([k for k in namespace if not k.startswith("__")]) >= 10
     assert "succeeded step 30/30" in out
     assert "gpt-4o-mini-2024-07-18.ft-" in out
 
@@ -32,12 +39,7 @@ def test_models_guide_code_blocks_run(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Every python block of docs/guides/models.md executes, offline, sharing one namespace."""
-    block_network(monkeypatch)
-    guide = GUIDES / "models.md"
-    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(encoding="utf-8"), re.DOTALL)
-    namespace: dict[str, object] = {"__name__": "models_guide"}
-    for index, block in enumerate(blocks):
-        exec(compile(block, f"{guide.name}[{index}]", "exec"), namespace)  # noqa: S102
+    _run_guide("models.md", monkeypatch)
     out = capsys.readouterr().out
     assert "gpt-4o-mini-2024-07-18\n" in out
     assert "2027-01-14" in out
@@ -47,12 +49,7 @@ def test_comparing_guide_code_blocks_run(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The Comparing guide's example runs offline and names the tuned model best."""
-    block_network(monkeypatch)
-    guide = GUIDES / "comparing.md"
-    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(encoding="utf-8"), re.DOTALL)
-    namespace: dict[str, object] = {"__name__": "comparing_guide"}
-    for index, block in enumerate(blocks):
-        exec(compile(block, f"{guide.name}[{index}]", "exec"), namespace)  # noqa: S102
+    namespace = _run_guide("comparing.md", monkeypatch)
     out = capsys.readouterr().out
     assert "| gpt-4o-mini-2024-07-18 + 1-shot |" in out
     assert f"\n{namespace['tuned']}\n" in out  # best("exact") is the tuned model

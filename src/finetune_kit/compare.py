@@ -395,6 +395,35 @@ def _retry_delay(exc: BaseException, attempt: int, model_id: str = "") -> float 
     return c.retry_after or min(30.0, 0.5 * 2 ** (attempt - 1))
 
 
+def _setup(  # noqa: PLR0917 - the arguments of compare(), passed through
+    prompts: Sequence[str] | Dataset | str | os.PathLike[str],
+    system: str | None,
+    models: Sequence[Any],
+    few_shot: Sequence[tuple[str, str]] | None,
+    graders: Mapping[str, Grader] | None,
+    reference_model: str | None,
+) -> tuple[
+    list[_Item],
+    list[tuple[str, str, list[dict[str, Any]]]],
+    Mapping[str, Grader],
+    Mapping[str, Grader],
+]:
+    """Items, variants, graders, and the graders to apply as answers arrive.
+
+    None are applied on arrival when a reference model is set: answers are graded later,
+    against its answers.
+    """
+    items = _items(prompts, system)
+    plan = _plan(models, few_shot)
+    chosen = _graders(graders, items)
+    if reference_model is not None and reference_model not in [p[0] for p in plan]:
+        raise ConfigurationError(
+            f"reference_model {reference_model!r} is not one of the models compared"
+        )
+    on_call: Mapping[str, Grader] = {} if reference_model is not None else chosen
+    return items, plan, chosen, on_call
+
+
 def _batch_requests(
     items: list[_Item], plan: list[tuple[str, str, list[dict[str, Any]]]]
 ) -> tuple[list[tuple[str, str, list[dict[str, Any]]]], dict[str, tuple[_Item, str, str]]]:
@@ -545,15 +574,9 @@ def compare(
 
     Added in 0.1.0.
     """
-    items = _items(prompts, system)
-    plan = _plan(models, few_shot)
-    chosen = _graders(graders, items)
-    labels = [p[0] for p in plan]
-    if reference_model is not None and reference_model not in labels:
-        raise ConfigurationError(
-            f"reference_model {reference_model!r} is not one of the models compared"
-        )
-    on_call = {} if reference_model is not None else chosen  # graded later, against the reference
+    items, plan, chosen, on_call = _setup(
+        prompts, system, models, few_shot, graders, reference_model
+    )
 
     if mode == "batch":
         requests, keys = _batch_requests(items, plan)
@@ -620,15 +643,9 @@ async def acompare(
 
     Added in 0.1.0.
     """
-    items = _items(prompts, system)
-    plan = _plan(models, few_shot)
-    chosen = _graders(graders, items)
-    labels = [p[0] for p in plan]
-    if reference_model is not None and reference_model not in labels:
-        raise ConfigurationError(
-            f"reference_model {reference_model!r} is not one of the models compared"
-        )
-    on_call = {} if reference_model is not None else chosen  # graded later, against the reference
+    items, plan, chosen, on_call = _setup(
+        prompts, system, models, few_shot, graders, reference_model
+    )
     if mode == "batch":
         requests, keys = _batch_requests(items, plan)
         results = await arun_batch(client, requests, params=params, sleep=sleep)
