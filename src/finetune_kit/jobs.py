@@ -24,7 +24,13 @@ from finetune_kit import files as _files
 from finetune_kit._core.create import Create, CreateFailed, CreateFlow, Find, Sleep, create_flow
 from finetune_kit._core.errors import classify
 from finetune_kit._core.events import EventCursor, ListEvents, MessageEvent, MetricsEvent
-from finetune_kit._core.metrics import MetricPoint, from_events, parse_results_csv
+from finetune_kit._core.metrics import (
+    MetricPoint,
+    from_events,
+    merge,
+    needs_events,
+    parse_results_csv,
+)
 from finetune_kit._core.poll import (
     TERMINAL,
     Fetch,
@@ -526,17 +532,20 @@ class FineTuneJob:
         )
 
     def metrics(self) -> builtins.list[MetricPoint]:
-        """The training curve: from the results file once the job succeeded, else from events.
+        """The training curve: the results file once the job succeeded, else the events.
+
+        Results files have no full-validation columns: those come from the events (merged in
+        by step), so the curve has train, valid and full-valid metrics wherever they exist.
 
         Added in 0.1.0.
         """
         files = list(self.snapshot.result_files or [])
-        if files:
-            points = parse_results_csv(self.client.files.content(files[0]).read())
-            if points:
-                return points
+        points = parse_results_csv(self.client.files.content(files[0]).read()) if files else []
+        if points and not (self.snapshot.validation_file and needs_events(points)):
+            return points
         events = _drain_all(self.client, self.id, EventCursor())
-        return from_events(e for e in events if isinstance(e, MetricsEvent))
+        from_log = from_events(e for e in events if isinstance(e, MetricsEvent))
+        return merge(points, from_log) if points else from_log
 
     def checkpoints(self) -> builtins.list[FineTuningJobCheckpoint]:
         """The job's checkpoints, newest first (the last 3 epochs, once the job succeeded).
@@ -862,17 +871,22 @@ class AsyncFineTuneJob:
         )
 
     async def metrics(self) -> builtins.list[MetricPoint]:
-        """The training curve: from the results file once the job succeeded, else from events.
+        """The training curve: the results file once the job succeeded, else the events.
+
+        Results files have no full-validation columns: those come from the events (merged in
+        by step), so the curve has train, valid and full-valid metrics wherever they exist.
 
         Added in 0.1.0.
         """
         files = builtins.list(self.snapshot.result_files or [])
+        points: builtins.list[MetricPoint] = []
         if files:
             points = parse_results_csv((await self.client.files.content(files[0])).read())
-            if points:
-                return points
+        if points and not (self.snapshot.validation_file and needs_events(points)):
+            return points
         events = await _adrain_all(self.client, self.id, EventCursor())
-        return from_events(e for e in events if isinstance(e, MetricsEvent))
+        from_log = from_events(e for e in events if isinstance(e, MetricsEvent))
+        return merge(points, from_log) if points else from_log
 
     async def checkpoints(self) -> builtins.list[FineTuningJobCheckpoint]:
         """The job's checkpoints, newest first.

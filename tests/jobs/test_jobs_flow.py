@@ -612,7 +612,7 @@ def _sixteen_pairs() -> dict[str, str]:
             (
                 "the estimate is $0.02 (786 tokens × 10 epochs (auto, cookbook heuristic) = 7,860 "
                 "billed tokens ≈ $0.02 at $3/1M (OpenAI fine-tuning guide, worked cost example "
-                "(2024))), over max_cost=$0.00: nothing was uploaded or created"
+                "(2024))), over max_cost=$0.001: nothing was uploaded or created"
             ),
         ),
         (

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from finetune_kit._core.events import MetricsEvent
 
-__all__ = ["MetricPoint", "from_events", "parse_results_csv"]
+__all__ = ["MetricPoint", "from_events", "merge", "needs_events", "parse_results_csv"]
 
 
 class MetricPoint(BaseModel):
@@ -111,3 +111,31 @@ def from_events(events: Iterable[MetricsEvent]) -> list[MetricPoint]:
             full_valid_accuracy=event.full_valid_mean_token_accuracy,
         )
     return [by_step[s] for s in sorted(by_step)]
+
+
+def needs_events(points: list[MetricPoint]) -> bool:
+    """Whether a results file lacks what events carry: no full-validation metric at any step.
+
+    Results files have no `full_valid_*` columns (only events and checkpoints report them).
+    """
+    return not any(p.full_valid_loss is not None for p in points)
+
+
+def merge(points: list[MetricPoint], events: list[MetricPoint]) -> list[MetricPoint]:
+    """The results file's points, with the fields it lacks filled in from the events' points.
+
+    Added in 0.1.0.
+    """
+    by_step = {p.step: p for p in events}
+    merged: list[MetricPoint] = []
+    for point in points:
+        extra = by_step.get(point.step)
+        if extra is None:
+            merged.append(point)
+            continue
+        fields = point.model_dump()
+        for name, value in extra.model_dump().items():
+            if fields.get(name) is None and value is not None:
+                fields[name] = value
+        merged.append(MetricPoint(**fields))
+    return merged

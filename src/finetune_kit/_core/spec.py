@@ -128,8 +128,13 @@ def check_budget(estimate: CostEstimate, max_cost: float | None) -> None:
         )
     if estimate.cost_usd > max_cost:
         raise BudgetExceededError(
-            f"the estimate is ${estimate.cost_usd:,.2f} ({estimate}), over max_cost="
-            f"${max_cost:,.2f}: nothing was uploaded or created",
+            f"the estimate is ${_usd(estimate.cost_usd)} ({estimate}), over max_cost="
+            f"${_usd(max_cost)}: nothing was uploaded or created",
             estimate_usd=estimate.cost_usd,
             max_cost=max_cost,
         )
+
+
+def _usd(value: float) -> str:
+    """Dollars to the cent, or to two significant digits below a cent ($0.001)."""
+    return f"{value:,.2f}" if value >= 0.01 or value == 0 else f"{value:.2g}"

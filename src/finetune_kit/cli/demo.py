@@ -1,15 +1,17 @@
 """`finetune-kit demo`: the whole workflow on the bundled dataset, offline by default.
 
-Without `OPENAI_API_KEY` it runs against the built-in simulator (time sped up, so the job takes
-seconds); with a key it does the same for real, after asking before anything is spent.
+Without an API key (`OPENAI_API_KEY`, or Azure settings) it runs against the built-in simulator
+(time sped up, so the job takes seconds); with one it does the same for real, after asking
+before anything is spent (unless `--yes`). It writes `loss.png` (the training curves, with the
+`plot` extra) and `report.html` (the curves and the comparison, self-contained).
 
 Added in 0.1.0.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,12 +19,18 @@ from pathlib import Path
 
 from openai import OpenAI
 
-from finetune_kit._core.events import MessageEvent, MetricsEvent
+from finetune_kit._core.metrics import MetricPoint
+from finetune_kit._core.poll import PollPolicy
+from finetune_kit.cli.context import Context
+from finetune_kit.cli.provider import describe
+from finetune_kit.cli.watching import Display, format_duration
 from finetune_kit.compare import compare
 from finetune_kit.dataset import Dataset
-from finetune_kit.exceptions import JobError
+from finetune_kit.exceptions import ConfigurationError, JobError
 from finetune_kit.graders import exact, regex
 from finetune_kit.jobs import FineTuneJob
+from finetune_kit.models import TunedModel
+from finetune_kit.report.html import to_html
 from finetune_kit.testing import ScaledClock, Simulator
 
 __all__ = ["DemoOptions", "run_demo"]
@@ -57,14 +65,35 @@ class DemoOptions:
     simulator: Simulator | None = None
     """Run on this simulator (tests pass one on virtual time); default: a sped-up one."""
     report: str = "report.html"
-    """Where to write the HTML comparison."""
+    """Where to write the HTML report (training curves and comparison)."""
+    plot: str | None = "loss.png"
+    """Where to draw the training curves (PNG; None: don't)."""
+    simulator_only: bool = False
+    """Use the simulator even when an API key is set."""
 
 
-def run_demo(options: DemoOptions, *, out: Callable[[str], None] = print) -> int:
-    """Run validate → upload → train → use; return the exit code.
+def _real_provider(options: DemoOptions, args: argparse.Namespace | None) -> bool:
+    if options.simulator is not None or options.simulator_only:
+        return False
+    flags = args is not None and any(
+        getattr(args, name, None) for name in ("provider", "base_url", "azure_endpoint")
+    )
+    env = os.environ
+    return flags or bool(env.get("OPENAI_API_KEY") or env.get("AZURE_OPENAI_ENDPOINT"))
+
+
+def run_demo(
+    options: DemoOptions,
+    *,
+    out: Callable[[str], None] = print,
+    args: argparse.Namespace | None = None,
+    context: Context | None = None,
+) -> int:
+    """Run validate → upload → train → plot → compare; return the exit code.
 
     Added in 0.1.0.
     """
+    ctx = context or Context()
     out(f"== 1. Prepare the data: {options.dataset.name} for {options.model}")
     report = Dataset.from_jsonl(options.dataset).validate(model=options.model)
     out(str(report))
@@ -72,20 +101,19 @@ def run_demo(options: DemoOptions, *, out: Callable[[str], None] = print) -> int
         out("The dataset has errors: fix them (each names its line and field) and run again.")
         return 1
 
-    real = options.simulator is None and bool(os.environ.get("OPENAI_API_KEY"))
-    if real:
-        out(
-            f"\nOPENAI_API_KEY is set: this will train on the real API (estimate: {report.estimate})."
-        )
-        if not options.yes and not _confirm("Spend it? [y/N] "):
-            out("Nothing was uploaded or spent. Run with --yes to go ahead.")
+    sim: Simulator | None = None
+    if _real_provider(options, args):
+        where = describe(args or argparse.Namespace())
+        out(f"\nAn API key is set: this will train on {where} (estimate: {report.estimate}).")
+        if not options.yes and not ctx.ask("Spend it? [y/N] "):
+            out("Nothing was uploaded or spent. Run with --yes to go ahead, or --simulator.")
             return 0
-        client = OpenAI()
-        sleep: Callable[[float], None] = time.sleep
+        client: OpenAI = ctx.make_client(args or argparse.Namespace())
+        sleep: Callable[[float], None] = ctx.sleep if context else time.sleep
     else:
         sim = options.simulator or Simulator(clock=ScaledClock(options.speed))
         out(
-            "\nNo OPENAI_API_KEY: running on finetune-kit's built-in simulator "
+            "\nNo API key: running on finetune-kit's built-in simulator "
             f"(time runs {options.speed:g}x faster; nothing leaves this machine)."
         )
         client = sim.client()
@@ -102,20 +130,48 @@ def run_demo(options: DemoOptions, *, out: Callable[[str], None] = print) -> int
     )
     out(f"{job.id}: {job.status} (training file {job.snapshot.training_file})")
 
-    out("\n== 3. Train: live events")
-    created = job.snapshot.created_at
-
-    def show(event: MessageEvent | MetricsEvent) -> None:
-        out(f"  [{event.created_at - created:5d}s] {event.message}")
-
+    out("\n== 3. Train: live progress and events")
+    display = Display(job.id, started_at=job.snapshot.created_at, live=ctx.wants_live(), out=out)
     try:
-        tuned = job.wait(on_event=show)
+        with display:
+            tuned = job.wait(on_event=display.event, policy=PollPolicy.of(timeout=None))
+    except KeyboardInterrupt:
+        out(f"\nStopped watching; {job.id} keeps running. Re-attach: finetune-kit watch {job.id}")
+        return 130
     except JobError as exc:
         out(f"The job ended {exc.job.status}: {exc}")
         return 1
-    out(f"Tuned model: {tuned.id} (billed tokens: {job.snapshot.trained_tokens or 0:,})")
+    took = (job.snapshot.finished_at or 0) - job.snapshot.created_at
+    out(
+        f"Tuned model: {tuned.id} (billed tokens: {job.snapshot.trained_tokens or 0:,}; "
+        f"{format_duration(took)} of {'simulated ' if sim else ''}training time)"
+    )
 
-    out("\n== 4. Compare: base vs base + few-shot vs tuned, on the training prompts")
+    return _use(options, client, job, tuned, sleep, out)
+
+
+def _use(  # noqa: PLR0917 - one private step of run_demo
+    options: DemoOptions,
+    client: OpenAI,
+    job: FineTuneJob,
+    tuned: TunedModel,
+    sleep: Callable[[float], None],
+    out: Callable[[str], None],
+) -> int:
+    """Steps 4 and 5: the curves, the comparison and the report."""
+    out("\n== 4. The training curves")
+    points = job.metrics()
+    checkpoints = sorted(c.step_number for c in job.checkpoints())
+    train = [p.train_loss for p in points if p.train_loss is not None]
+    if train:
+        out(
+            f"{len(points)} steps, training loss {train[0]:.3f} -> {train[-1]:.3f}; "
+            f"checkpoints at steps {', '.join(map(str, checkpoints)) or '-'}"
+        )
+    if options.plot:
+        out(_plot(points, checkpoints, options.plot, f"{job.id}: {options.model}"))
+
+    out("\n== 5. Compare: base vs base + few-shot vs tuned, on the training prompts")
     reply = tuned.chat("Tell me about Helium", system=SYSTEM)
     out(f"tuned model, 'Tell me about Helium': {reply.choices[0].message.content}")
     result = compare(
@@ -129,20 +185,31 @@ def run_demo(options: DemoOptions, *, out: Callable[[str], None] = print) -> int
     )
     out("")
     out(result.to_markdown(items=3))
-    html_path = Path(options.report).resolve()
-    result.to_html(html_path, title=f"finetune-kit demo: {options.model} vs {tuned.id}")
     base, shots = result.summaries[options.model], result.summaries[f"{options.model} + 2-shot"]
     saved = shots.prompt_tokens_per_item - result.summaries[tuned.id].prompt_tokens_per_item
     out(
         f"\nThe tuned model answers in the trained style with {saved:.0f} fewer prompt tokens per "
         f"call than the base model given 2 examples (base alone: {base.prompt_tokens_per_item:.0f})."
     )
-    out(f"HTML report: {html_path}")
+    html_path = Path(options.report).resolve()
+    to_html(
+        result,
+        html_path,
+        title=f"finetune-kit demo: {options.model} vs {tuned.id}",
+        metrics=points,
+        checkpoints=checkpoints,
+        job=f"{job.id}: {job.status}, {job.snapshot.trained_tokens or 0:,} trained tokens",
+    )
+    out(f"\nHTML report (training curves and comparison): {html_path}")
     out("\nDone.")
     return 0
 
 
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        return False
-    return input(question).strip().lower() in ("y", "yes")
+def _plot(points: list[MetricPoint], checkpoints: list[int], path: str, title: str) -> str:
+    try:
+        from finetune_kit.report.plot import plot_metrics  # noqa: PLC0415 - matplotlib
+
+        written = plot_metrics(points, path, checkpoints=checkpoints, title=title)
+    except ConfigurationError as exc:  # matplotlib missing: the rest of the demo goes on
+        return f"{path} not drawn: {exc}"
+    return f"Training curves: {Path(written).resolve()}"

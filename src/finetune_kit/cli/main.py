@@ -1,7 +1,8 @@
-"""`finetune-kit`: validate, estimate and (soon) train from a terminal.
+"""`finetune-kit`: the whole fine-tuning workflow from a terminal.
 
-Every bad input gets one clear line on stderr and a non-zero exit code, never a traceback:
-0 success, 1 the dataset has errors, 2 bad usage or input.
+`validate`, `estimate`, `upload`, `tune`, `watch`, `events`, `jobs`, `metrics`, `compare`,
+`models`, `sim serve` and `demo`. Every bad input gets one clear line on stderr and a non-zero
+exit code, never a traceback (see [`errors`][finetune_kit.cli.errors] for the codes).
 
 Added in 0.1.0.
 """
@@ -14,9 +15,16 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, NoReturn
 
-from finetune_kit.dataset import Dataset
+import openai
+
+from finetune_kit.cli.context import Context
+from finetune_kit.cli.data import DEMO_MODEL, add_data_commands
+from finetune_kit.cli.errors import EXIT_OK, EXIT_USAGE, explain
+from finetune_kit.cli.provider import add_provider_flags
+from finetune_kit.cli.training import add_training_commands
+from finetune_kit.cli.using import add_using_commands
 from finetune_kit.exceptions import FinetuneKitError
 
 if TYPE_CHECKING:
@@ -24,8 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEMO_MODEL", "bundled_dataset", "main"]
 
-DEMO_MODEL = "gpt-4o-mini-2024-07-18"
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 SIM_HOST, SIM_PORT = "127.0.0.1", 8000
 
 
@@ -37,46 +43,54 @@ def bundled_dataset() -> Path:
     return Path(str(resources.files("finetune_kit") / "data" / "elle.jsonl"))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (and where to find help) instead of a block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="finetune-kit",
-        description="Fine-tune hosted models reliably: validate, estimate, train, compare.",
+        description="Fine-tune hosted models reliably: validate, estimate, upload, train, watch, "
+        "compare. The provider comes from the environment (OPENAI_API_KEY, or "
+        "AZURE_OPENAI_ENDPOINT with AZURE_OPENAI_API_KEY or Entra ID) or from --provider, "
+        "--base-url, --azure-endpoint.",
+        epilog="Exit codes: 0 done; 1 the data has errors or the job failed; 2 bad usage or "
+        "input; 3 the provider refused or could not be reached; 130 interrupted.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser(
         "demo",
-        help="validate, upload, train and try a model on the bundled dataset "
-        "(on the built-in simulator unless OPENAI_API_KEY is set)",
+        help="the whole pipeline on the bundled dataset (on the built-in simulator unless an "
+        "API key is set): validate, upload, train, plot, compare",
     )
     demo.add_argument("--dataset", type=Path, help="a JSONL file instead of the bundled one")
     demo.add_argument("--model", default=DEMO_MODEL, help=f"base model (default {DEMO_MODEL})")
     demo.add_argument(
         "--speed", default="60", help="simulator time speed-up (default 60: a 5-minute job in 5 s)"
     )
+    demo.add_argument("--yes", action="store_true", help="with an API key: spend without asking")
     demo.add_argument(
-        "--yes", action="store_true", help="with OPENAI_API_KEY: spend without asking"
+        "--report", default="report.html", help="where to write the HTML report (report.html)"
     )
     demo.add_argument(
-        "--report", default="report.html", help="where to write the HTML comparison (report.html)"
+        "--plot", default="loss.png", help="where to draw the training curves (loss.png)"
     )
+    demo.add_argument(
+        "--simulator",
+        action="store_true",
+        help="run on the built-in simulator even when an API key is set",
+    )
+    add_provider_flags(demo)
+    demo.set_defaults(handler=_demo)
 
-    for name, text in (
-        ("validate", "check a training file: findings, stats and cost (exit 1 on errors)"),
-        ("estimate", "print the training cost estimate of a file"),
-    ):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("file", type=Path, help="the training JSONL file")
-        cmd.add_argument("--model", required=True, help="the model to train, e.g. " + DEMO_MODEL)
-        cmd.add_argument("--method", choices=("supervised", "dpo", "reinforcement"))
-        cmd.add_argument("--n-epochs", default="auto", help="'auto' (default) or 1-50")
-        cmd.add_argument("--price", type=float, help="USD per 1M training tokens (overrides)")
-        cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
-        if name == "validate":
-            cmd.add_argument("--validation", type=Path, help="validation file (overlap check)")
-            cmd.add_argument(
-                "--strict", action="store_true", help="exit 1 on warnings as well as errors"
-            )
+    add_data_commands(sub)
+    add_training_commands(sub)
+    add_using_commands(sub)
 
     sim = sub.add_parser("sim", help="the offline simulator of the fine-tuning API")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")
@@ -102,66 +116,57 @@ def _parser() -> argparse.ArgumentParser:
         "with --speed 60, a 5-minute fine-tuning job takes 5 seconds",
     )
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    serve.set_defaults(handler=_sim_serve)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        return version("finetune-kit")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def main(argv: Sequence[str] | None = None, *, context: Context | None = None) -> int:
     """Run the command line; return the exit code.
+
+    Args:
+        argv: The arguments (default: `sys.argv[1:]`).
+        context: What to run against (default: a client from flags and environment, real
+            time); tests and the docs pass a simulator's client and clock.
 
     Added in 0.1.0.
     """
-    args = _parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            return _demo(args)
-        if args.command == "sim":
-            return _sim_serve(args)
-        return _validate(args)
-    except (FinetuneKitError, OSError) as exc:
-        print(f"finetune-kit: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("finetune-kit: interrupted", file=sys.stderr)
-        return 130
-
-
-def _epochs(value: str) -> int | Literal["auto"]:
-    if value == "auto":
-        return "auto"
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    ctx = context or Context()
     try:
-        return int(value)
-    except ValueError:
-        raise FinetuneKitError(f"--n-epochs must be 'auto' or 1-50, not {value!r}") from None
+        code: int = args.handler(args, ctx)
+    except (KeyboardInterrupt, FinetuneKitError, OSError, openai.OpenAIError) as exc:
+        message, code = explain(exc)
+        print(f"finetune-kit: error: {message}", file=sys.stderr)
+    return code
 
 
-def _validate(args: argparse.Namespace) -> int:
-    ds = Dataset.from_jsonl(args.file)
-    prices = {args.model: args.price} if args.price is not None else None
-    n_epochs = _epochs(args.n_epochs)
-    report = ds.validate(
-        model=args.model,
-        method=args.method,
-        validation=getattr(args, "validation", None),
-        n_epochs=n_epochs,
-        prices=prices,
-    )
-    if args.command == "estimate":
-        print(report.estimate.model_dump_json(indent=2) if args.json else report.estimate)
-        return EXIT_OK
-    print(report.to_json() if args.json else report)
-    failed = not report.ok or (args.strict and report.warning_count > 0)
-    return EXIT_INVALID if failed else EXIT_OK
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from finetune_kit.cli.demo import DemoOptions, run_demo  # noqa: PLC0415 - loads the SDK
+def _demo(args: argparse.Namespace, ctx: Context) -> int:
+    from finetune_kit.cli.demo import DemoOptions, run_demo  # noqa: PLC0415
 
     speed = _positive_float(args.speed, "--speed")
     path = args.dataset or bundled_dataset()
     options = DemoOptions(
-        dataset=path, model=args.model, speed=speed, yes=args.yes, report=args.report
+        dataset=path,
+        model=args.model,
+        speed=speed,
+        yes=args.yes,
+        report=args.report,
+        plot=args.plot,
+        simulator_only=args.simulator,
     )
-    return run_demo(options)
+    return run_demo(options, args=args, context=ctx)
 
 
 def _positive_float(value: str, flag: str) -> float:
@@ -196,7 +201,7 @@ def _sim_server(args: argparse.Namespace) -> SimulatorServer:
         raise FinetuneKitError(f"cannot listen on {args.host}:{port}: {reason}{hint}") from None
 
 
-def _sim_serve(args: argparse.Namespace) -> int:
+def _sim_serve(args: argparse.Namespace, ctx: Context) -> int:  # noqa: ARG001
     server = _sim_server(args)
     print(f"finetune-kit simulator listening on {server.base_url} (OPENAI_BASE_URL)", flush=True)
     try:

@@ -1,4 +1,6 @@
-"""`to_html`: a comparison as one self-contained HTML page (inline CSS, no scripts, no links).
+"""`to_html`: training curves and a comparison as one self-contained HTML page.
+
+Inline CSS and an inline SVG; no scripts, no links.
 
 Added in 0.1.0.
 """
@@ -6,10 +8,13 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
+from finetune_kit._core.metrics import MetricPoint
 from finetune_kit.compare import Answer, Comparison, ModelSummary, Row
+from finetune_kit.report.curves import Series, _render, series, sparkline
 
 __all__ = ["to_html"]
 
@@ -25,6 +30,9 @@ pre{white-space:pre-wrap;word-break:break-word;margin:0;font-family:inherit}
 .pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
 .error{color:#cf222e}
 tr:nth-child(even) td{background:#fbfcfd}
+.job{color:#57606a}
+figure.curves{margin:.5rem 0}figure.curves svg{max-width:100%;height:auto}
+table.last{width:auto}td.spark{font-family:ui-monospace,monospace;letter-spacing:-1px}
 """
 
 
@@ -115,31 +123,115 @@ def _items_table(comparison: Comparison) -> str:
     )
 
 
+def _value(curve: Series | None) -> str:
+    return f"{curve.last[1]:.4f}" if curve is not None else "-"
+
+
+def _last_values(points: Sequence[MetricPoint]) -> str:
+    loss = {c.name: c for c in series(points, metric="loss")}
+    accuracy = {c.name: c for c in series(points, metric="accuracy")}
+    head = ["", "last step", "loss", "mean token accuracy", "loss trend"]
+    out = [
+        '<table class="last">',
+        "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>",
+        "<tbody>",
+    ]
+    for name in ("train", "valid", "full_valid"):
+        curves = [c for c in (loss.get(name), accuracy.get(name)) if c is not None]
+        if not curves:
+            continue
+        step = max(c.last[0] for c in curves)
+        trend = sparkline([v for _, v in loss[name].points]) if name in loss else ""
+        out.append(
+            f"<tr><td>{escape(curves[0].label)}</td>"
+            f'<td class="num">{step}</td>'
+            f'<td class="num">{_value(loss.get(name))}</td>'
+            f'<td class="num">{_value(accuracy.get(name))}</td>'
+            f'<td class="spark">{escape(trend)}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def _training(points: Sequence[MetricPoint], checkpoints: Sequence[int], job: str | None) -> str:
+    steps = sorted({p.step for p in points})
+    ckpts = sorted(set(checkpoints))
+    facts = [f"{len(steps)} steps with metrics" if steps else "no metrics yet"]
+    if ckpts:
+        facts.append("checkpoints at steps " + ", ".join(str(c) for c in ckpts))
+    text = "; ".join(facts)
+    out = ["<h2>Training</h2>"]
+    if job is not None:
+        out.append(f'<p class="job">{escape(job)}</p>')
+    out.append(f"<p>{escape(text[0].upper() + text[1:])}.</p>")
+    # Inline SVG needs no namespace declaration in HTML (and the page then names no URL at all).
+    svg = _render(points, checkpoints=ckpts, standalone=False)
+    out.append(f'<figure class="curves">\n{svg}</figure>')
+    if steps:
+        out.append(_last_values(points))
+    return "\n".join(out)
+
+
+def _comparison(comparison: Comparison) -> list[str]:
+    graders = sorted({g for s in comparison.summaries.values() for g in s.pass_rates})
+    return [
+        f"<p>{len(comparison.rows)} items × {len(comparison.models)} models.</p>",
+        "<h2>Summary</h2>",
+        _summary_table(comparison, graders),
+        "<h2>Items</h2>",
+        _items_table(comparison),
+    ]
+
+
 def to_html(
-    comparison: Comparison,
+    comparison: Comparison | None = None,
     path: str | os.PathLike[str] | None = None,
     *,
-    title: str = "finetune-kit comparison",
+    title: str | None = None,
+    metrics: Sequence[MetricPoint] = (),
+    checkpoints: Sequence[int] = (),
+    job: str | None = None,
 ) -> str:
-    """The comparison as a self-contained HTML page; written to `path` when given.
+    """Write training curves and a comparison as one self-contained HTML page (or just return it).
 
-    On top, the aggregates per model (items, errors, each grader's pass rate with its 95%
-    interval, latency p50/p95, tokens and cost per item); below, every item side by side: the
+    With metrics (or a job line, or no comparison at all), a "Training" section comes first:
+    the job line, the loss and mean-token-accuracy curves as an inline SVG
+    (`curves_svg`, checkpoints marked) and a table of the last
+    train, valid and full-valid values with a sparkline of each loss.
+
+    With a comparison: the aggregates per model (items, errors, each grader's pass rate with its
+    95% interval, latency p50/p95, tokens and cost per item); below, every item side by side: the
     prompt, the reference and each model's output with its latency, tokens, cost and pass/fail
-    marks per grader (or its error). CSS is inline; there are no scripts and no external
-    resources, and all text is HTML-escaped.
+    marks per grader (or its error).
+
+    CSS is inline; there are no scripts and no external resources, and all text is HTML-escaped.
 
     Args:
-        comparison: What [`compare`][finetune_kit.compare.compare] returned.
+        comparison: What [`compare`][finetune_kit.compare.compare] returned; None for a
+            training-only page.
         path: Where to write the page (UTF-8); None: only return it.
-        title: The page's title and heading.
+        title: The page's title and heading; default "finetune-kit comparison", or
+            "finetune-kit training" without a comparison.
+        metrics: The training curve (e.g. `FineTuneJob.metrics()`).
+        checkpoints: Checkpoint steps to mark on the curves (e.g. `[c.step_number for c in
+            job.checkpoints()]`).
+        job: A line describing the job, shown above the curves (e.g. its id, model, status and
+            trained tokens).
 
     Returns:
         The HTML page.
 
     Added in 0.1.0.
     """
-    graders = sorted({g for s in comparison.summaries.values() for g in s.pass_rates})
+    if title is None:
+        title = "finetune-kit comparison" if comparison is not None else "finetune-kit training"
+    body = [f"<h1>{escape(title)}</h1>"]
+    if metrics or checkpoints or job is not None or comparison is None:
+        body.append(_training(metrics, checkpoints, job))
+    if comparison is not None:
+        if len(body) > 1:
+            body.append("<h2>Comparison</h2>")
+        body += _comparison(comparison)
     page = "\n".join(
         [
             "<!DOCTYPE html>",
@@ -151,12 +243,7 @@ def to_html(
             f"<style>\n{_CSS}</style>",
             "</head>",
             "<body>",
-            f"<h1>{escape(title)}</h1>",
-            f"<p>{len(comparison.rows)} items × {len(comparison.models)} models.</p>",
-            "<h2>Summary</h2>",
-            _summary_table(comparison, graders),
-            "<h2>Items</h2>",
-            _items_table(comparison),
+            *body,
             "</body>",
             "</html>",
             "",

@@ -50,14 +50,18 @@ def test_demo_runs_the_whole_pipeline_on_the_simulator(
         model="gpt-4o-mini-2024-07-18",
         simulator=sim,
         report=str(tmp_path / "report.html"),
+        plot=str(tmp_path / "loss.png"),
     )
     assert run_demo(options, out=lines.append) == 0
     text = "\n".join(lines)
     assert "10 row(s), 10 counted as chat examples for gpt-4o-mini-2024-07-18 [o200k_base]" in text
     assert "786 tokens × 10 epochs (auto, cookbook heuristic) = 7,860 billed tokens" in text
-    assert "Step 100/100: training loss=" in text
+    assert "] step 100/100 (100%)  loss 0.192 " in text
     assert "Tuned model: ft:gpt-4o-mini-2024-07-18:finetune-kit-sim:demo:" in text
-    assert "(billed tokens: 7,860)" in text
+    assert "(billed tokens: 7,860; 4m50s of simulated training time)" in text
+    assert "100 steps, training loss 1.962 -> 0.192; checkpoints at steps 80, 90, 100" in text
+    assert f"Training curves: {tmp_path / 'loss.png'}" in text
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "tuned model, 'Tell me about Helium': Helium a noble gas so rare" in text
     assert "| 10 | 0 | 100% [100%, 100%] | 100% [100%, 100%] |" in text  # the tuned row
     assert "with 91 fewer prompt tokens per call than the base model given 2 examples" in text
@@ -71,7 +75,8 @@ def test_demo_command_exits_0(
     """`finetune-kit demo` runs end to end and ends with "Done." (time sped up a million times)."""
     block_network(monkeypatch)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    assert main(["demo", "--speed", "1000000", "--report", str(tmp_path / "r.html")]) == 0
+    argv = ["--report", str(tmp_path / "r.html"), "--plot", str(tmp_path / "loss.png")]
+    assert main(["demo", "--speed", "1000000", *argv]) == 0
     assert capsys.readouterr().out.rstrip().endswith("Done.")
 
 
@@ -83,7 +88,7 @@ def test_demo_with_a_key_spends_nothing_without_consent(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "Nothing was uploaded or spent. Run with --yes to go ahead." in out
+    assert "Nothing was uploaded or spent. Run with --yes to go ahead, or --simulator." in out
     assert "sk-test-not-used" not in out
 
 

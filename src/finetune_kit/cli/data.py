@@ -1,0 +1,104 @@
+"""`validate`, `estimate` and `upload`: the data step.
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Literal
+
+from finetune_kit.cli.context import Context
+from finetune_kit.cli.errors import EXIT_FAILED, EXIT_OK
+from finetune_kit.cli.provider import add_provider_flags
+from finetune_kit.dataset import Dataset
+from finetune_kit.exceptions import ConfigurationError
+
+__all__ = ["DEMO_MODEL", "add_data_commands", "epochs"]
+
+DEMO_MODEL = "gpt-4o-mini-2024-07-18"
+
+
+def epochs(value: str) -> int | Literal["auto"]:
+    """`--n-epochs`: 'auto' or a whole number."""
+    if value == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigurationError(f"--n-epochs must be 'auto' or 1-50, not {value!r}") from None
+
+
+def add_training_flags(cmd: argparse.ArgumentParser, *, model_required: bool = True) -> None:
+    """The flags describing a training run: --model, --method, --n-epochs, --price."""
+    cmd.add_argument(
+        "--model", required=model_required, help="the model to train, e.g. " + DEMO_MODEL
+    )
+    cmd.add_argument("--method", choices=("supervised", "dpo", "reinforcement"))
+    cmd.add_argument("--n-epochs", default="auto", help="'auto' (default) or 1-50")
+    cmd.add_argument("--price", type=float, help="USD per 1M training tokens (overrides)")
+
+
+def add_data_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    """Register `validate`, `estimate` and `upload`."""
+    for name, text in (
+        ("validate", "check a training file: findings, stats and cost (exit 1 on errors)"),
+        ("estimate", "print the training cost estimate of a file"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("file", type=Path, help="the training JSONL file")
+        add_training_flags(cmd)
+        cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
+        if name == "validate":
+            cmd.add_argument("--validation", type=Path, help="validation file (overlap check)")
+            cmd.add_argument(
+                "--strict", action="store_true", help="exit 1 on warnings as well as errors"
+            )
+        cmd.set_defaults(handler=run_validate)
+
+    upload = sub.add_parser(
+        "upload",
+        help="validate a file, then upload it (deduplicated by content); print its id",
+        description="Validate a training file, then upload it for fine-tuning. The same bytes "
+        "uploaded again (from any machine) reuse the processed file instead of a new upload.",
+    )
+    upload.add_argument("file", type=Path, help="the JSONL file")
+    upload.add_argument("--model", help="the model it is for (validates with its tokenizer)")
+    upload.add_argument(
+        "--force", action="store_true", help="upload even if validation finds errors"
+    )
+    upload.add_argument("--json", action="store_true", help="print the FileObject as JSON")
+    add_provider_flags(upload)
+    upload.set_defaults(handler=run_upload)
+
+
+def run_validate(args: argparse.Namespace, ctx: Context) -> int:  # noqa: ARG001
+    """`validate` / `estimate`."""
+    ds = Dataset.from_jsonl(args.file)
+    prices = {args.model: args.price} if args.price is not None else None
+    report = ds.validate(
+        model=args.model,
+        method=args.method,
+        validation=getattr(args, "validation", None),
+        n_epochs=epochs(args.n_epochs),
+        prices=prices,
+    )
+    if args.command == "estimate":
+        print(report.estimate.model_dump_json(indent=2) if args.json else report.estimate)
+        return EXIT_OK
+    print(report.to_json() if args.json else report)
+    failed = not report.ok or (args.strict and report.warning_count > 0)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def run_upload(args: argparse.Namespace, ctx: Context) -> int:
+    """`upload`."""
+    ds = Dataset.from_jsonl(args.file)
+    client = ctx.make_client(args)
+    uploaded = ds.upload(client, model=args.model, force=args.force, sleep=ctx.sleep)
+    if args.json:
+        print(uploaded.model_dump_json(indent=2))
+    else:
+        print(f"{uploaded.id}  {uploaded.filename}  {uploaded.bytes:,} bytes  {uploaded.status}")
+    return EXIT_OK

@@ -1,0 +1,108 @@
+"""Every failure of a command as one clear line and an exit code, never a traceback.
+
+Exit codes: 0 done; 1 the thing checked failed (a dataset with errors, a job that failed or
+was cancelled); 2 bad usage or input (a missing file, a bad flag, no API key); 3 the provider
+refused or could not be reached; 130 interrupted (Ctrl-C).
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import openai
+
+from finetune_kit.exceptions import (
+    ConfigurationError,
+    DatasetError,
+    FinetuneKitError,
+    JobError,
+    ProviderError,
+    WaitTimeoutError,
+)
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_PROVIDER",
+    "EXIT_USAGE",
+    "explain",
+    "redact",
+]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PROVIDER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+_KEY = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{3,})")
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like an API key, and the keys in the environment."""
+    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"):
+        value = os.environ.get(name)
+        if value and len(value) >= 8:
+            text = text.replace(value, "***")
+    return _KEY.sub("sk-***", text)
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    """The provider's own message (the SDK prefixes it with the code and the whole body)."""
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return str(getattr(exc, "message", "") or exc)
+
+
+def _status_line(exc: openai.APIStatusError) -> str:
+    status = exc.status_code
+    message = _message(exc)
+    if status == 401:
+        return f"the API key was refused (401): check OPENAI_API_KEY / AZURE_OPENAI_API_KEY ({message})"
+    if status == 404:
+        return f"not found (404): {message}"
+    if status == 429:
+        return f"rate limited (429): {message}; try again later"
+    return f"the provider answered {status}: {message}"
+
+
+def _dataset_line(exc: DatasetError) -> str:
+    """`few.jsonl: [too_few_examples] 3 example(s)... (+1 more: finetune-kit validate FILE)`."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) < 2:
+        return lines[0] if lines else "the dataset has errors"
+    more = len(exc.findings) - 1
+    hint = f" (+{more} more)" if more > 0 else ""
+    where = f"; all of them: finetune-kit validate {exc.source} --model M" if exc.source else ""
+    return f"{lines[1]}{hint}{where}"
+
+
+def explain(exc: BaseException) -> tuple[str, int]:
+    """The one line to print (without the `finetune-kit: error: ` prefix) and the exit code."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(exc, JobError | WaitTimeoutError):
+        return redact(str(exc)), EXIT_FAILED
+    if isinstance(exc, DatasetError):
+        return redact(_dataset_line(exc)), EXIT_FAILED
+    if isinstance(exc, ProviderError):
+        return redact(str(exc)), EXIT_PROVIDER
+    if isinstance(exc, ConfigurationError | FinetuneKitError):
+        return redact(str(exc)), EXIT_USAGE
+    if isinstance(exc, openai.APIConnectionError):
+        reason = (
+            f"cannot reach the API ({exc.__class__.__name__}): check the network, "
+            "--base-url or --azure-endpoint"
+        )
+        return reason, EXIT_PROVIDER
+    if isinstance(exc, openai.APIStatusError):
+        return redact(_status_line(exc)), EXIT_PROVIDER
+    if isinstance(exc, openai.OpenAIError):  # e.g. a client built without a key
+        return redact(str(exc)), EXIT_USAGE
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}", EXIT_USAGE
+    raise exc
