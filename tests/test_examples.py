@@ -37,6 +37,6 @@ def test_example_runs_offline(
     """Each example's main() returns 0 with the network blocked and prints something."""
     block_network(monkeypatch)
     main = _load_main(path)
-    args = [str(tmp_path)] if path.stem == "split_and_check" else []
+    args = [str(tmp_path)] if path.stem in ("split_and_check", "training_report") else []
     assert main(args) == 0
     assert capsys.readouterr().out.strip()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from finetune_kit.cli import main
+from finetune_kit.cli.context import Context
 from finetune_kit.cli.demo import DemoOptions, run_demo
 from finetune_kit.cli.main import bundled_dataset
 from finetune_kit.testing import Simulator
@@ -90,6 +91,26 @@ def test_demo_with_a_key_spends_nothing_without_consent(
     out = capsys.readouterr().out
     assert "Nothing was uploaded or spent. Run with --yes to go ahead, or --simulator." in out
     assert "sk-test-not-used" not in out
+
+
+def test_demo_with_azure_settings_asks_before_spending(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Azure settings count as a real provider: the demo names it and asks; EOF means no."""
+    block_network(monkeypatch)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://contoso.openai.azure.com")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-secret-key")
+
+    def closed(_: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", closed)
+    assert main(["demo"], context=Context(interactive=True)) == 0
+    out = capsys.readouterr().out
+    assert "this will train on Azure OpenAI at https://contoso.openai.azure.com" in out
+    assert "Nothing was uploaded or spent. Run with --yes to go ahead, or --simulator." in out
+    assert "azure-secret-key" not in out
 
 
 def test_validate_exits_0_on_a_valid_file(capsys: pytest.CaptureFixture[str]) -> None:

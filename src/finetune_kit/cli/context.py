@@ -54,7 +54,11 @@ class Context:
         """Ask a yes/no question (False when nobody can answer)."""
         if not self.can_ask():
             return False
-        return input(question).strip().lower() in ("y", "yes")
+        try:
+            answer = input(question)
+        except EOFError:  # stdin closed: nobody answered
+            return False
+        return answer.strip().lower() in ("y", "yes")
 
     def wants_live(self) -> bool:
         """Whether to draw a live display rather than print plain lines."""

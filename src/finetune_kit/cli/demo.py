@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +108,7 @@ def run_demo(
             out("Nothing was uploaded or spent. Run with --yes to go ahead, or --simulator.")
             return 0
         client: OpenAI = ctx.make_client(args or argparse.Namespace())
-        sleep: Callable[[float], None] = ctx.sleep if context else time.sleep
+        sleep: Callable[[float], None] = ctx.sleep
     else:
         sim = options.simulator or Simulator(clock=ScaledClock(options.speed))
         out(
