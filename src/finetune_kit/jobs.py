@@ -181,6 +181,7 @@ class FineTuneJob:
         client: An `openai.OpenAI` or `openai.AzureOpenAI` client.
         snapshot: The job as the API returned it.
         sleep: What waiting calls (default `time.sleep`; tests pass a virtual clock's).
+        now: The clock of the tuned model's shutdown warning (default `time.time`).
 
     Added in 0.1.0.
     """
@@ -191,6 +192,7 @@ class FineTuneJob:
         snapshot: FineTuningJob,
         *,
         sleep: Callable[[float], None] | None = None,
+        now: Callable[[], float] | None = None,
     ) -> None:
         if isinstance(client, AsyncOpenAI):
             raise ConfigurationError(
@@ -199,6 +201,7 @@ class FineTuneJob:
         self.client = client
         self.snapshot = snapshot
         self._sleep = sleep or time.sleep
+        self._now = now or time.time
         self._cursor = EventCursor()  # what wait(on_event=...) has handed out
         self._progress_cursor = EventCursor()  # progress() reads on its own: it takes nothing away
         self._last_metrics: MetricsEvent | None = None
@@ -240,6 +243,7 @@ class FineTuneJob:
         new: bool = False,
         upload: UploadOptions | None = None,
         sleep: Callable[[float], None] | None = None,
+        now: Callable[[], float] | None = None,
     ) -> FineTuneJob:
         """Create a fine-tuning job, exactly once.
 
@@ -270,6 +274,7 @@ class FineTuneJob:
             new: Start a new job even if one was already created from the same inputs.
             upload: How to upload (threshold, part size, concurrency...).
             sleep: What waiting calls (default `time.sleep`).
+            now: The clock of the tuned model's shutdown warning (default `time.time`).
 
         Raises:
             DatasetError: The data has errors (nothing uploaded).
@@ -313,7 +318,7 @@ class FineTuneJob:
         snapshot = cls._drive_create(
             client, create_flow(params, plan.request.fingerprint), do_sleep
         )
-        return cls(client, snapshot, sleep=sleep)
+        return cls(client, snapshot, sleep=sleep, now=now)
 
     @staticmethod
     def _drive_create(
@@ -345,13 +350,18 @@ class FineTuneJob:
 
     @classmethod
     def retrieve(
-        cls, client: OpenAI, job_id: str, *, sleep: Callable[[float], None] | None = None
+        cls,
+        client: OpenAI,
+        job_id: str,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        now: Callable[[], float] | None = None,
     ) -> FineTuneJob:
         """Attach to an existing job by id (to re-attach after a restart, for instance).
 
         Added in 0.1.0.
         """
-        return cls(client, client.fine_tuning.jobs.retrieve(job_id), sleep=sleep)
+        return cls(client, client.fine_tuning.jobs.retrieve(job_id), sleep=sleep, now=now)
 
     @classmethod
     def list(
@@ -361,6 +371,7 @@ class FineTuneJob:
         metadata: dict[str, str] | None = None,
         limit: int = 20,
         sleep: Callable[[float], None] | None = None,
+        now: Callable[[], float] | None = None,
     ) -> builtins.list[FineTuneJob]:
         """The newest `limit` jobs (optionally only those whose metadata holds `metadata`).
 
@@ -371,7 +382,7 @@ class FineTuneJob:
         if metadata:
             kwargs["metadata"] = metadata
         for snapshot in client.fine_tuning.jobs.list(**kwargs):
-            jobs.append(cls(client, snapshot, sleep=sleep))
+            jobs.append(cls(client, snapshot, sleep=sleep, now=now))
             if len(jobs) >= limit:
                 break
         return jobs
@@ -444,7 +455,11 @@ class FineTuneJob:
         self.snapshot = self._drive_wait(wait_flow(policy), on_event)
         assert self.snapshot.fine_tuned_model is not None  # noqa: S101 - succeeded jobs name it
         return TunedModel(
-            self.client, self.snapshot.fine_tuned_model, job=self.snapshot, sleep=self._sleep
+            self.client,
+            self.snapshot.fine_tuned_model,
+            job=self.snapshot,
+            sleep=self._sleep,
+            now=self._now,
         )
 
     def _drive_wait(self, flow: WaitFlow, on_event: EventHandler | None) -> FineTuningJob:
@@ -595,7 +610,12 @@ class AsyncFineTuneJob:
     """
 
     def __init__(
-        self, client: AsyncOpenAI, snapshot: FineTuningJob, *, sleep: AsyncSleep | None = None
+        self,
+        client: AsyncOpenAI,
+        snapshot: FineTuningJob,
+        *,
+        sleep: AsyncSleep | None = None,
+        now: Callable[[], float] | None = None,
     ) -> None:
         if isinstance(client, OpenAI):
             raise ConfigurationError(
@@ -604,6 +624,7 @@ class AsyncFineTuneJob:
         self.client = client
         self.snapshot = snapshot
         self._sleep: AsyncSleep = sleep or anyio.sleep
+        self._now = now or time.time
         self._cursor = EventCursor()  # what wait(on_event=...) has handed out
         self._progress_cursor = EventCursor()  # progress() reads on its own: it takes nothing away
         self._last_metrics: MetricsEvent | None = None
@@ -643,6 +664,7 @@ class AsyncFineTuneJob:
         new: bool = False,
         upload: UploadOptions | None = None,
         sleep: AsyncSleep | None = None,
+        now: Callable[[], float] | None = None,
     ) -> AsyncFineTuneJob:
         """Create a fine-tuning job, exactly once (see `FineTuneJob.create`).
 
@@ -685,7 +707,7 @@ class AsyncFineTuneJob:
         snapshot = await cls._drive_create(
             client, create_flow(params, plan.request.fingerprint), do_sleep
         )
-        return cls(client, snapshot, sleep=sleep)
+        return cls(client, snapshot, sleep=sleep, now=now)
 
     @staticmethod
     async def _drive_create(
@@ -717,13 +739,18 @@ class AsyncFineTuneJob:
 
     @classmethod
     async def retrieve(
-        cls, client: AsyncOpenAI, job_id: str, *, sleep: AsyncSleep | None = None
+        cls,
+        client: AsyncOpenAI,
+        job_id: str,
+        *,
+        sleep: AsyncSleep | None = None,
+        now: Callable[[], float] | None = None,
     ) -> AsyncFineTuneJob:
         """Attach to an existing job by id.
 
         Added in 0.1.0.
         """
-        return cls(client, await client.fine_tuning.jobs.retrieve(job_id), sleep=sleep)
+        return cls(client, await client.fine_tuning.jobs.retrieve(job_id), sleep=sleep, now=now)
 
     @classmethod
     async def list(
@@ -733,6 +760,7 @@ class AsyncFineTuneJob:
         metadata: dict[str, str] | None = None,
         limit: int = 20,
         sleep: AsyncSleep | None = None,
+        now: Callable[[], float] | None = None,
     ) -> builtins.list[AsyncFineTuneJob]:
         """The newest `limit` jobs (optionally only those whose metadata holds `metadata`).
 
@@ -743,7 +771,7 @@ class AsyncFineTuneJob:
         if metadata:
             kwargs["metadata"] = metadata
         async for snapshot in client.fine_tuning.jobs.list(**kwargs):
-            jobs.append(cls(client, snapshot, sleep=sleep))
+            jobs.append(cls(client, snapshot, sleep=sleep, now=now))
             if len(jobs) >= limit:
                 break
         return jobs
@@ -814,7 +842,11 @@ class AsyncFineTuneJob:
             self.snapshot = stop.value
         assert self.snapshot.fine_tuned_model is not None  # noqa: S101 - succeeded jobs name it
         return AsyncTunedModel(
-            self.client, self.snapshot.fine_tuned_model, job=self.snapshot, sleep=self._sleep
+            self.client,
+            self.snapshot.fine_tuned_model,
+            job=self.snapshot,
+            sleep=self._sleep,
+            now=self._now,
         )
 
     async def _drain(self, cursor: EventCursor | None = None) -> builtins.list[Event]:

@@ -75,6 +75,11 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp
         monkeypatch.delenv(name, raising=False)
     sim = Simulator()
     ctx = Context(
-        client=sim.client(), sleep=sim.clock.sleep, simulated=True, interactive=False, live=False
+        client=sim.client(),
+        sleep=sim.clock.sleep,
+        now=sim.clock.now,
+        simulated=True,
+        interactive=False,
+        live=False,
     )
     return Cli(sim, ctx, capsys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import respx
 
 from finetune_kit.cli.main import bundled_dataset
+from finetune_kit.testing import VirtualClock
 from tests.cli.conftest import MODEL, Cli
 
 ELLE = str(bundled_dataset())
@@ -115,6 +117,17 @@ def test_models_show_says_base_suffix_and_shutdown(cli: Cli) -> None:
         "suffix     elle",
         "shutdown   2027-01-14",
     ]
+
+
+def test_models_show_warns_within_30_days_of_the_shutdown(cli: Cli) -> None:
+    """On 2027-01-01 (the simulator's clock), the tuned model's shutdown is 13 days away."""
+    tuned = _tuned(cli)
+    clock = cli.sim.clock
+    assert isinstance(clock, VirtualClock)
+    clock.advance(dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc).timestamp() - clock.now())
+    lines = cli("models", "show", tuned).out.splitlines()
+    assert lines[-2] == "shutdown   2027-01-14"
+    assert lines[-1].startswith(f"warning: {tuned} shuts down on 2027-01-14 (in 13 day(s)): ")
 
 
 def test_models_show_unknown_is_exit_3(cli: Cli) -> None:

@@ -31,6 +31,8 @@ class Context:
     """Use this client instead of one built from flags and the environment."""
     sleep: Callable[[float], None] = time.sleep
     """How waiting between polls is done (a simulator's clock in tests)."""
+    now: Callable[[], float] = time.time
+    """The current time, for shutdown warnings (a simulator's clock in tests)."""
     interactive: bool | None = None
     """Whether a person can answer questions (default: stdin is a terminal)."""
     live: bool | None = None

@@ -101,14 +101,18 @@ def run_demo(
         return 1
 
     sim: Simulator | None = None
-    if _real_provider(options, args):
+    if options.simulator is None and ctx.client is not None:  # tests and docs pass a client
+        client: OpenAI = ctx.client
+        sleep: Callable[[float], None] = ctx.sleep
+        out(f"\nRunning on the given client ({'a simulator' if ctx.simulated else 'real'}).")
+    elif _real_provider(options, args):
         where = describe(args or argparse.Namespace())
         out(f"\nAn API key is set: this will train on {where} (estimate: {report.estimate}).")
         if not options.yes and not ctx.ask("Spend it? [y/N] "):
             out("Nothing was uploaded or spent. Run with --yes to go ahead, or --simulator.")
             return 0
-        client: OpenAI = ctx.make_client(args or argparse.Namespace())
-        sleep: Callable[[float], None] = ctx.sleep
+        client = ctx.make_client(args or argparse.Namespace())
+        sleep = ctx.sleep
     else:
         sim = options.simulator or Simulator(clock=ScaledClock(options.speed))
         out(
@@ -126,6 +130,7 @@ def run_demo(
         suffix="demo",
         metadata={"created_by": "finetune-kit demo"},
         sleep=sleep,
+        now=sim.clock.now if sim else ctx.now,
     )
     out(f"{job.id}: {job.status} (training file {job.snapshot.training_file})")
 
@@ -143,7 +148,7 @@ def run_demo(
     took = (job.snapshot.finished_at or 0) - job.snapshot.created_at
     out(
         f"Tuned model: {tuned.id} (billed tokens: {job.snapshot.trained_tokens or 0:,}; "
-        f"{format_duration(took)} of {'simulated ' if sim else ''}training time)"
+        f"{format_duration(took)} of {'simulated ' if sim or ctx.simulated else ''}training time)"
     )
 
     return _use(options, client, job, tuned, sleep, out)

@@ -177,6 +177,7 @@ def run_tune(args: argparse.Namespace, ctx: Context) -> int:
             prices=prices,
             new=args.new,
             sleep=ctx.sleep,
+            now=ctx.now,
         )
     except KeyboardInterrupt:
         print(
@@ -197,7 +198,7 @@ def run_tune(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_watch(args: argparse.Namespace, ctx: Context) -> int:
     """`watch`."""
-    job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep)
+    job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
     return _watch(job, args, ctx)
 
 
@@ -234,7 +235,7 @@ def _watch(job: FineTuneJob, args: argparse.Namespace, ctx: Context) -> int:
 
 def run_events(args: argparse.Namespace, ctx: Context) -> int:
     """`events`."""
-    job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep)
+    job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
     try:
         for event in job.events(follow=args.follow, since=args.since, poll=args.interval):
             print(event.model_dump_json() if args.json else _event_line(event), flush=True)
@@ -287,7 +288,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 def run_jobs_show(args: argparse.Namespace, ctx: Context) -> int:
     """`jobs show`."""
-    job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep)
+    job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
     snap = job.snapshot
     if args.json:
         print(snap.model_dump_json(indent=2))
@@ -314,7 +315,7 @@ def run_jobs_show(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_jobs_control(args: argparse.Namespace, ctx: Context) -> int:
     """`jobs cancel|pause|resume`."""
-    job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep)
+    job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
     getattr(job, args.jobs_command)()
     print(f"{job.id}: {job.status}")
     return EXIT_OK
@@ -326,7 +327,7 @@ def run_jobs_control(args: argparse.Namespace, ctx: Context) -> int:
 def run_metrics(args: argparse.Namespace, ctx: Context) -> int:
     """`metrics`."""
     client: OpenAI = ctx.make_client(args)
-    job = FineTuneJob.retrieve(client, args.job, sleep=ctx.sleep)
+    job = FineTuneJob.retrieve(client, args.job, sleep=ctx.sleep, now=ctx.now)
     points = job.metrics()
     if args.json:
         print(json.dumps([p.model_dump() for p in points], indent=2))

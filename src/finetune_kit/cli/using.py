@@ -91,7 +91,7 @@ def add_using_commands(sub: argparse._SubParsersAction[Any]) -> None:
 def run_models_show(args: argparse.Namespace, ctx: Context) -> int:
     """`models show`."""
     client = ctx.make_client(args)
-    model = TunedModel(client, args.model, sleep=ctx.sleep)
+    model = TunedModel(client, args.model, sleep=ctx.sleep, now=ctx.now)
     info = client.models.retrieve(args.model)  # 404 -> one line, exit 3
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ModelRetirementWarning)
@@ -121,7 +121,7 @@ def run_models_delete(args: argparse.Namespace, ctx: Context) -> int:
         if not ctx.ask(f"Delete {args.model}? This cannot be undone. [y/N] "):
             print("Nothing was deleted.")
             return EXIT_OK
-    deleted = TunedModel(client, args.model, sleep=ctx.sleep).delete()
+    deleted = TunedModel(client, args.model, sleep=ctx.sleep, now=ctx.now).delete()
     print(f"{args.model}: {'deleted' if deleted else 'not deleted'}")
     return EXIT_OK
 
@@ -143,7 +143,7 @@ def run_models_deploy(args: argparse.Namespace, ctx: Context) -> int:
     client = ctx.make_client(args)
     token = os.environ.get("AZURE_MANAGEMENT_TOKEN") or None
     print(f"Deploying {args.model} as {args.name} ({args.sku}, capacity {args.capacity})...")
-    deployed = TunedModel(client, args.model, sleep=ctx.sleep).deploy(
+    deployed = TunedModel(client, args.model, sleep=ctx.sleep, now=ctx.now).deploy(
         target, token=token, wait=not args.no_wait
     )
     state = "created" if args.no_wait else "serving"
