@@ -252,3 +252,40 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(
     assert expected in result.err
     assert "Traceback" not in result.err
     assert not cli.sim.jobs
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("loss.xyz", "loss.xyz: can't draw a '.xyz' file; use one of "),
+        ("no/such/folder/loss.png", "no/such/folder/loss.png: the folder no/such/folder does not"),
+    ],
+)
+def test_metrics_plot_to_a_bad_path_is_one_line(cli: Cli, target: str, expected: str) -> None:
+    """A picture that can't be written: one line, exit 2, nothing drawn."""
+    job_id = cli.tune()
+    assert cli("watch", job_id).code == 0
+    result = cli("metrics", job_id, "--plot", target)
+    assert result.code == 2
+    assert result.err.startswith(f"finetune-kit: error: {expected}")
+    assert result.err.count("\n") == 1
+
+
+def test_a_bug_is_one_line_exit_4_unless_debugging(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception: one line naming it (keys redacted), exit 4; the traceback on demand."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unexpected state with sk-secret123456")
+
+    monkeypatch.setattr("finetune_kit.jobs.FineTuneJob.list", broken)
+    result = cli("jobs", "list")
+    assert result.code == 4
+    assert result.err == (
+        "finetune-kit: internal error: RuntimeError: unexpected state with sk-*** (a bug: please "
+        "report it; FINETUNE_KIT_DEBUG=1 shows the traceback)\n"
+    )
+    monkeypatch.setenv("FINETUNE_KIT_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="unexpected state"):
+        cli("jobs", "list")

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 the thing checked failed (a dataset with errors, a job that failed or
 was cancelled); 2 bad usage or input (a missing file, a bad flag, no API key); 3 the provider
-refused or could not be reached; 130 interrupted (Ctrl-C).
+refused or could not be reached; 4 a bug in finetune-kit (reported as one line too; set
+`FINETUNE_KIT_DEBUG=1` for the traceback); 130 interrupted (Ctrl-C).
 
 Added in 0.1.0.
 """
@@ -25,6 +26,7 @@ from finetune_kit.exceptions import (
 
 __all__ = [
     "EXIT_FAILED",
+    "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_PROVIDER",
@@ -33,7 +35,14 @@ __all__ = [
     "redact",
 ]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PROVIDER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PROVIDER, EXIT_INTERNAL, EXIT_INTERRUPTED = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    130,
+)
 
 _KEY = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{3,})")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -21,7 +22,7 @@ import openai
 
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.data import DEMO_MODEL, add_data_commands
-from finetune_kit.cli.errors import EXIT_OK, EXIT_USAGE, explain
+from finetune_kit.cli.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, explain, redact
 from finetune_kit.cli.provider import add_provider_flags
 from finetune_kit.cli.training import add_training_commands
 from finetune_kit.cli.using import add_using_commands
@@ -58,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         "AZURE_OPENAI_ENDPOINT with AZURE_OPENAI_API_KEY or Entra ID) or from --provider, "
         "--base-url, --azure-endpoint.",
         epilog="Exit codes: 0 done; 1 the data has errors or the job failed; 2 bad usage or "
-        "input; 3 the provider refused or could not be reached; 130 interrupted.",
+        "input; 3 the provider refused or could not be reached; 4 a bug in finetune-kit; 130 "
+        "interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -149,6 +151,15 @@ def main(argv: Sequence[str] | None = None, *, context: Context | None = None) -
     except (KeyboardInterrupt, FinetuneKitError, OSError, openai.OpenAIError) as exc:
         message, code = explain(exc)
         print(f"finetune-kit: error: {message}", file=sys.stderr)
+    except Exception as exc:
+        if os.environ.get("FINETUNE_KIT_DEBUG"):
+            raise
+        print(
+            f"finetune-kit: internal error: {redact(type(exc).__name__ + ': ' + str(exc))} "
+            "(a bug: please report it; FINETUNE_KIT_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        code = EXIT_INTERNAL
     return code
 
 

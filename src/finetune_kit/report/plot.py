@@ -98,7 +98,8 @@ def plot_metrics(
         The path written.
 
     Raises:
-        ConfigurationError: matplotlib is not installed, or the size is under 320 × 240.
+        ConfigurationError: matplotlib is not installed, the size is under 320 × 240, the
+            suffix is not an image format, or the folder does not exist.
 
     Added in 0.1.0.
     """
@@ -117,6 +118,14 @@ def plot_metrics(
             f"the curves need at least 320 × 240 pixels, not {width} × {height}"
         )
     target = Path(path)
+    fmt = target.suffix.lower().lstrip(".")
+    if fmt not in FigureCanvasAgg.get_supported_filetypes():
+        known = ", ".join(f".{k}" for k in sorted(FigureCanvasAgg.get_supported_filetypes()))
+        raise ConfigurationError(
+            f"{target}: can't draw a '{target.suffix}' file; use one of {known}"
+        )
+    if not target.parent.is_dir():
+        raise ConfigurationError(f"{target}: the folder {target.parent} does not exist")
     fig = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     if title is not None:
