@@ -69,6 +69,8 @@ class DemoOptions:
     """Where to draw the training curves (PNG; None: don't)."""
     simulator_only: bool = False
     """Use the simulator even when an API key is set."""
+    validation: Path | None = None
+    """Validation data (for the valid and full-valid curves); None: no validation."""
 
 
 def _real_provider(options: DemoOptions, args: argparse.Namespace | None) -> bool:
@@ -94,8 +96,12 @@ def run_demo(
     """
     ctx = context or Context()
     out(f"== 1. Prepare the data: {options.dataset.name} for {options.model}")
-    report = Dataset.from_jsonl(options.dataset).validate(model=options.model)
+    report = Dataset.from_jsonl(options.dataset).validate(
+        model=options.model, validation=options.validation
+    )
     out(str(report))
+    if options.validation is not None:
+        out(f"validation data: {options.validation} (checked for overlap with the training data)")
     if not report.ok:
         out("The dataset has errors: fix them (each names its line and field) and run again.")
         return 1
@@ -127,6 +133,7 @@ def run_demo(
         client,
         model=options.model,
         training=options.dataset,
+        validation=options.validation,
         suffix="demo",
         metadata={"created_by": "finetune-kit demo"},
         sleep=sleep,

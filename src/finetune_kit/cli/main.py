@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
         "API key is set): validate, upload, train, plot, compare",
     )
     demo.add_argument("--dataset", type=Path, help="a JSONL file instead of the bundled one")
+    demo.add_argument(
+        "--validation",
+        type=Path,
+        help="validation data (default with the bundled dataset: its questions reworded)",
+    )
     demo.add_argument("--model", default=DEMO_MODEL, help=f"base model (default {DEMO_MODEL})")
     demo.add_argument(
         "--speed", default="60", help="simulator time speed-up (default 60: a 5-minute job in 5 s)"
@@ -168,8 +173,12 @@ def _demo(args: argparse.Namespace, ctx: Context) -> int:
 
     speed = _positive_float(args.speed, "--speed")
     path = args.dataset or bundled_dataset()
+    validation = args.validation
+    if validation is None and args.dataset is None:
+        validation = _held_out_elle()
     options = DemoOptions(
         dataset=path,
+        validation=validation,
         model=args.model,
         speed=speed,
         yes=args.yes,
@@ -178,6 +187,16 @@ def _demo(args: argparse.Namespace, ctx: Context) -> int:
         simulator_only=args.simulator,
     )
     return run_demo(options, args=args, context=ctx)
+
+
+def _held_out_elle() -> Path:
+    """The bundled questions asked differently ("Describe X"): validation data for the demo."""
+    import tempfile  # noqa: PLC0415
+
+    text = bundled_dataset().read_text(encoding="utf-8").replace("Tell me about", "Describe")
+    path = Path(tempfile.mkdtemp(prefix="finetune-kit-demo-")) / "elle-held-out.jsonl"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _positive_float(value: str, flag: str) -> float:
