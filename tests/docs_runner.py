@@ -304,14 +304,7 @@ def run_page(page: Path, monkeypatch: pytest.MonkeyPatch, *, openai_env: bool = 
         from finetune_kit.cli.context import Context
         from finetune_kit.cli.main import main
 
-        ctx = Context(
-            client=sim.client(),
-            sleep=sim.clock.sleep,
-            now=sim.clock.now,
-            simulated=True,
-            interactive=False,
-            live=False,
-        )
+        ctx = Context.on_simulator(sim)
         for command in console_commands(str(example.parsed)):
             printed = io.StringIO()
             with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):

@@ -74,12 +74,5 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp
     ):
         monkeypatch.delenv(name, raising=False)
     sim = Simulator()
-    ctx = Context(
-        client=sim.client(),
-        sleep=sim.clock.sleep,
-        now=sim.clock.now,
-        simulated=True,
-        interactive=False,
-        live=False,
-    )
+    ctx = Context.on_simulator(sim)
     return Cli(sim, ctx, capsys)

@@ -14,8 +14,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from openai import OpenAI
+
+if TYPE_CHECKING:
+    from finetune_kit.testing import Simulator
 
 __all__ = ["Context"]
 
@@ -39,6 +43,25 @@ class Context:
     """Draw a live progress display (default: stdout is a terminal and rich is installed)."""
     simulated: bool = False
     """The client talks to a simulator: nothing is spent, so nothing needs confirming."""
+
+    @classmethod
+    def on_simulator(cls, sim: Simulator) -> Context:
+        """Run commands against `sim` on its clock: offline, instant, nothing to confirm.
+
+        Example:
+            ```python
+            sim = Simulator()
+            main(["jobs", "list"], context=Context.on_simulator(sim))
+            ```
+        """
+        return cls(
+            client=sim.client(),
+            sleep=sim.clock.sleep,
+            now=sim.clock.now,
+            simulated=True,
+            interactive=False,
+            live=False,
+        )
 
     def make_client(self, args: argparse.Namespace) -> OpenAI:
         """The client for this invocation: the given one, else one from flags and environment."""
