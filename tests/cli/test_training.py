@@ -289,3 +289,36 @@ def test_a_bug_is_one_line_exit_4_unless_debugging(
     monkeypatch.setenv("FINETUNE_KIT_DEBUG", "1")
     with pytest.raises(RuntimeError, match="unexpected state"):
         cli("jobs", "list")
+
+
+def test_jobs_checkpoints_lists_step_model_and_metrics(cli: Cli, tmp_path: Path) -> None:
+    """The last three epochs' checkpoints, oldest first, with their metrics; JSON too."""
+    job_id = cli.tune()
+    assert cli("jobs", "checkpoints", job_id).out == (
+        f"{job_id} has no checkpoints yet (validating_files).\n"
+    )
+    assert cli("watch", job_id).code == 0
+    lines = cli("jobs", "checkpoints", job_id).out.splitlines()
+    assert lines[0].split() == ["step", "checkpoint", "model", "train", "loss", "valid", "loss", "full", "valid", "loss"]  # fmt: skip
+    assert [line.split()[0] for line in lines[1:]] == ["80", "90", "100"]
+    assert lines[3].split()[1].endswith(":ckpt-step-100")
+    assert lines[3].split()[3:] == ["-", "-"]  # no validation data
+    records = json.loads(cli("jobs", "checkpoints", job_id, "--json").out)
+    assert [r["step_number"] for r in records] == [80, 90, 100]
+
+
+def test_tune_passes_hyperparameters_and_azure_training_type(cli: Cli) -> None:
+    """--n-epochs, --batch-size, --learning-rate-multiplier end up in the job's method."""
+    job_id = cli.tune(
+        "--n-epochs", "3", "--batch-size", "2", "--learning-rate-multiplier", "0.5", "--seed", "7"
+    )
+    shown = json.loads(cli("jobs", "show", job_id, "--json").out)
+    assert shown["method"]["supervised"]["hyperparameters"] == {
+        "n_epochs": 3,
+        "batch_size": 2,
+        "learning_rate_multiplier": 0.5,
+    }
+    assert shown["seed"] == 7
+    bad = cli("tune", ELLE, "--model", MODEL, "--beta", "0.1", "--detach")
+    assert bad.code == 2
+    assert "beta" in bad.err

@@ -201,3 +201,11 @@ def test_models_deploy_failure_is_one_line_exit_3(
     assert result.err.count("\n") == 1
     assert "Failed" in result.err
     assert "arm-token-123" not in result.err
+
+
+def test_tune_on_azure_sends_the_training_type(cli: Cli) -> None:
+    """--training-type reaches Azure's create call as trainingType (echoed back by the job)."""
+    cli.ctx.client = cli.sim.azure_client(max_retries=0)
+    job_id = cli.tune("--training-type", "developerTier")
+    shown = json.loads(cli("jobs", "show", job_id, "--json").out)
+    assert shown["trainingType"] == "developerTier"

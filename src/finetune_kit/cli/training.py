@@ -49,6 +49,12 @@ def _interval(cmd: argparse.ArgumentParser) -> None:
 
 def add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
     """Register `tune`, `watch`, `events`, `jobs` and `metrics`."""
+    _add_tune(sub)
+    _add_follow(sub)
+    _add_jobs(sub)
+
+
+def _add_tune(sub: argparse._SubParsersAction[Any]) -> None:
     tune = sub.add_parser(
         "tune",
         help="validate, upload, create the job (exactly once) and watch it train",
@@ -59,6 +65,13 @@ def add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
     tune.add_argument("file", type=Path, help="the training JSONL file")
     add_training_flags(tune)
     tune.add_argument("--validation", type=Path, help="a validation JSONL file")
+    tune.add_argument("--batch-size", type=int, help="examples per step (default: auto)")
+    tune.add_argument("--learning-rate-multiplier", type=float, metavar="X", help="(default: auto)")
+    tune.add_argument("--beta", type=float, help="DPO's beta, 0-2 (with --method dpo)")
+    tune.add_argument(
+        "--training-type",
+        help="Azure's trainingType: Standard, GlobalStandard or developerTier",
+    )
     tune.add_argument("--suffix", help="up to 64 characters in the tuned model's name")
     tune.add_argument("--seed", type=int, help="for reproducibility")
     tune.add_argument(
@@ -76,6 +89,8 @@ def add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
     add_provider_flags(tune)
     tune.set_defaults(handler=run_tune)
 
+
+def _add_follow(sub: argparse._SubParsersAction[Any]) -> None:
     watch = sub.add_parser(
         "watch",
         help="follow a job live: progress, ETA, loss sparkline, events (Ctrl-C leaves it running)",
@@ -92,7 +107,16 @@ def add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
     _interval(events)
     events.set_defaults(handler=run_events)
 
-    jobs = sub.add_parser("jobs", help="list, show, cancel, pause or resume jobs")
+    metrics = sub.add_parser("metrics", help="a job's training curve; --plot draws it")
+    _job_arg(metrics)
+    metrics.add_argument("--plot", type=Path, metavar="FILE", help="draw loss and accuracy (PNG)")
+    metrics.add_argument("--all", action="store_true", help="print every step, not a summary")
+    metrics.add_argument("--json", action="store_true", help="print every step as JSON")
+    metrics.set_defaults(handler=run_metrics)
+
+
+def _add_jobs(sub: argparse._SubParsersAction[Any]) -> None:
+    jobs = sub.add_parser("jobs", help="list, show, checkpoints, cancel, pause or resume jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="SUBCOMMAND")
     listing = jobs_sub.add_parser("list", help="the newest jobs")
     listing.add_argument("--limit", type=int, default=10, help="how many (default 10)")
@@ -103,6 +127,12 @@ def add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
     _job_arg(show)
     show.add_argument("--json", action="store_true", help="print the job as JSON")
     show.set_defaults(handler=run_jobs_show)
+    checkpoints = jobs_sub.add_parser(
+        "checkpoints", help="a job's checkpoints: step, model name and metrics"
+    )
+    _job_arg(checkpoints)
+    checkpoints.add_argument("--json", action="store_true", help="print them as JSON")
+    checkpoints.set_defaults(handler=run_jobs_checkpoints)
     for action, text in (
         ("cancel", "cancel a job"),
         ("pause", "pause a running job"),
@@ -111,13 +141,6 @@ def add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
         cmd = jobs_sub.add_parser(action, help=text)
         _job_arg(cmd)
         cmd.set_defaults(handler=run_jobs_control)
-
-    metrics = sub.add_parser("metrics", help="a job's training curve; --plot draws it")
-    _job_arg(metrics)
-    metrics.add_argument("--plot", type=Path, metavar="FILE", help="draw loss and accuracy (PNG)")
-    metrics.add_argument("--all", action="store_true", help="print every step, not a summary")
-    metrics.add_argument("--json", action="store_true", help="print every step as JSON")
-    metrics.set_defaults(handler=run_metrics)
 
 
 # --- tune / watch ---------------------------------------------------------------------------
@@ -161,7 +184,13 @@ def run_tune(args: argparse.Namespace, ctx: Context) -> int:
         if not ctx.ask(f"Train on {where}? ({report.estimate}) [y/N] "):
             print("Nothing was uploaded or spent.")
             return EXIT_OK
-    hyperparameters = {"n_epochs": n_epochs} if n_epochs != "auto" else None
+    chosen = {
+        "n_epochs": None if n_epochs == "auto" else n_epochs,
+        "batch_size": args.batch_size,
+        "learning_rate_multiplier": args.learning_rate_multiplier,
+        "beta": args.beta,
+    }
+    hyperparameters = {k: v for k, v in chosen.items() if v is not None} or None
     try:
         job = FineTuneJob.create(
             client,
@@ -176,6 +205,7 @@ def run_tune(args: argparse.Namespace, ctx: Context) -> int:
             max_cost=args.max_cost,
             prices=prices,
             new=args.new,
+            training_type=args.training_type,
             sleep=ctx.sleep,
             now=ctx.now,
         )
@@ -310,6 +340,32 @@ def run_jobs_show(args: argparse.Namespace, ctx: Context) -> int:
     if snap.error and getattr(snap.error, "message", None):
         lines.append(f"error          {snap.error.message} [{snap.error.code}]")
     print("\n".join(line for line in lines if line))
+    return EXIT_OK
+
+
+def run_jobs_checkpoints(args: argparse.Namespace, ctx: Context) -> int:
+    """`jobs checkpoints`."""
+    job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
+    found = sorted(job.checkpoints(), key=lambda c: c.step_number)
+    if args.json:
+        print(json.dumps([c.model_dump(mode="json") for c in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print(f"{job.id} has no checkpoints yet ({job.status}).")
+        return EXIT_OK
+    _table(
+        ("step", "checkpoint model", "train loss", "valid loss", "full valid loss"),
+        [
+            (
+                str(c.step_number),
+                c.fine_tuned_model_checkpoint,
+                _num(c.metrics.train_loss),
+                _num(c.metrics.valid_loss),
+                _num(c.metrics.full_valid_loss),
+            )
+            for c in found
+        ],
+    )
     return EXIT_OK
 
 
