@@ -322,3 +322,39 @@ def test_tune_passes_hyperparameters_and_azure_training_type(cli: Cli) -> None:
     bad = cli("tune", ELLE, "--model", MODEL, "--beta", "0.1", "--detach")
     assert bad.code == 2
     assert "beta" in bad.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["watch", "ftjob-x", "--interval", "-1"],
+            "argument --interval: must be a positive number",
+        ),
+        (
+            ["events", "ftjob-x", "--interval", "0"],
+            "argument --interval: must be a positive number",
+        ),
+        (["tune", ELLE, "--model", MODEL, "--max-cost", "nan"], "--max-cost: must be a positive"),
+        (["estimate", ELLE, "--model", MODEL, "--price", "free"], "--price: must be a positive"),
+    ],
+)
+def test_numbers_must_be_positive(cli: Cli, argv: list[str], expected: str) -> None:
+    """Intervals, budgets and prices are checked before anything is called."""
+    result = cli(*argv)
+    assert result.code == 2
+    assert expected in result.err
+    assert result.err.count("\n") == 1
+    assert cli.sim.calls["jobs.retrieve"] == 0
+
+
+def test_an_unreachable_endpoint_is_named(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dropped connection: one line naming where, exit 3."""
+    cli.sim.faults.disconnect("*", times=None)
+    cli.ctx.client = cli.sim.client(max_retries=0, base_url="http://finetune.internal:8443/v1")
+    result = cli("jobs", "list")
+    assert result.code == 3
+    assert result.err == (
+        "finetune-kit: error: cannot reach http://finetune.internal:8443 (connection failed): "
+        "check the network, --base-url or --azure-endpoint\n"
+    )

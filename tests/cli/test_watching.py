@@ -69,7 +69,7 @@ def test_live_needs_a_terminal(cli: Cli) -> None:
 
 COMMANDS = [
     ["demo"], ["validate"], ["estimate"], ["upload"], ["tune"], ["watch"], ["events"],
-    ["jobs", "list"], ["jobs", "show"], ["jobs", "cancel"], ["jobs", "pause"], ["jobs", "resume"],
+    ["jobs", "list"], ["jobs", "show"], ["jobs", "checkpoints"], ["jobs", "cancel"], ["jobs", "pause"], ["jobs", "resume"],
     ["metrics"], ["compare"], ["models", "show"], ["models", "delete"], ["models", "deploy"],
     ["sim", "serve"],
 ]  # fmt: skip

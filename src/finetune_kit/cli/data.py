@@ -20,6 +20,18 @@ __all__ = ["DEMO_MODEL", "add_data_commands", "epochs"]
 DEMO_MODEL = "gpt-4o-mini-2024-07-18"
 
 
+def positive(value: str) -> float:
+    """An argparse type: a number above zero (seconds, dollars...)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        msg = f"must be a positive number, not {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
 def epochs(value: str) -> int | Literal["auto"]:
     """`--n-epochs`: 'auto' or a whole number."""
     if value == "auto":
@@ -37,7 +49,7 @@ def add_training_flags(cmd: argparse.ArgumentParser, *, model_required: bool = T
     )
     cmd.add_argument("--method", choices=("supervised", "dpo", "reinforcement"))
     cmd.add_argument("--n-epochs", default="auto", help="'auto' (default) or 1-50")
-    cmd.add_argument("--price", type=float, help="USD per 1M training tokens (overrides)")
+    cmd.add_argument("--price", type=positive, help="USD per 1M training tokens (overrides)")
 
 
 def add_data_commands(sub: argparse._SubParsersAction[Any]) -> None:

@@ -102,10 +102,12 @@ def explain(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, ConfigurationError | FinetuneKitError):
         return redact(str(exc)), EXIT_USAGE
     if isinstance(exc, openai.APIConnectionError):
-        reason = (
-            f"cannot reach the API ({exc.__class__.__name__}): check the network, "
-            "--base-url or --azure-endpoint"
-        )
+        request = getattr(exc, "request", None)
+        where = f"{request.url.scheme}://{request.url.host}" if request is not None else "the API"
+        if request is not None and request.url.port:
+            where += f":{request.url.port}"
+        kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
+        reason = f"cannot reach {where} ({kind}): check the network, --base-url or --azure-endpoint"
         return reason, EXIT_PROVIDER
     if isinstance(exc, openai.APIStatusError):
         return redact(_status_line(exc)), EXIT_PROVIDER

@@ -22,7 +22,7 @@ from finetune_kit._core.events import MessageEvent, MetricsEvent
 from finetune_kit._core.metrics import MetricPoint
 from finetune_kit._core.poll import PollPolicy
 from finetune_kit.cli.context import Context
-from finetune_kit.cli.data import add_training_flags, epochs
+from finetune_kit.cli.data import add_training_flags, epochs, positive
 from finetune_kit.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from finetune_kit.cli.provider import add_provider_flags, describe
 from finetune_kit.cli.watching import Display, format_duration, utc
@@ -42,7 +42,7 @@ def _job_arg(cmd: argparse.ArgumentParser) -> None:
 def _interval(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument(
         "--interval",
-        type=float,
+        type=positive,
         help="seconds between looks (default: backoff from 5 s to 60 s, as the API advises)",
     )
 
@@ -78,7 +78,7 @@ def _add_tune(sub: argparse._SubParsersAction[Any]) -> None:
         "--metadata", action="append", default=[], metavar="KEY=VALUE", help="repeatable"
     )
     tune.add_argument(
-        "--max-cost", type=float, help="refuse when the estimate is over this many USD"
+        "--max-cost", type=positive, help="refuse when the estimate is over this many USD"
     )
     tune.add_argument(
         "--new", action="store_true", help="start a new job even if these inputs already made one"
