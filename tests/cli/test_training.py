@@ -55,7 +55,9 @@ def test_tune_on_a_paid_provider_asks_first(cli: Cli, monkeypatch: pytest.Monkey
     cli.ctx.simulated = False
     refused = cli("tune", ELLE, "--model", MODEL)
     assert refused.code == 2
-    assert "Not started: training on OpenAI costs money (786 tokens × 10 epochs" in refused.out
+    assert "Not started: training on OpenAI costs money (≈ $0.02 for 7,860 billed tokens)." in (
+        refused.out
+    )
     assert "Run with --yes to go ahead without being asked." in refused.out
 
     cli.ctx.interactive = True
@@ -68,12 +70,7 @@ def test_tune_on_a_paid_provider_asks_first(cli: Cli, monkeypatch: pytest.Monkey
     monkeypatch.setattr("builtins.input", answer)
     declined = cli("tune", ELLE, "--model", MODEL)
     assert declined.code == 0
-    assert questions == [
-        (
-            "Train on OpenAI? (786 tokens × 10 epochs (auto, cookbook heuristic) = 7,860 billed "
-            "tokens ≈ $0.02 at $3/1M (OpenAI fine-tuning guide, worked cost example (2024))) [y/N] "
-        )
-    ]
+    assert questions == ["Train on OpenAI (≈ $0.02 for 7,860 billed tokens)? [y/N] "]
     assert "Nothing was uploaded or spent." in declined.out
     assert cli.sim.calls["files.create"] == 0
 
@@ -357,4 +354,15 @@ def test_an_unreachable_endpoint_is_named(cli: Cli, monkeypatch: pytest.MonkeyPa
     assert result.err == (
         "finetune-kit: error: cannot reach http://finetune.internal:8443 (connection failed): "
         "check the network, --base-url or --azure-endpoint\n"
+    )
+
+
+def test_the_question_says_when_the_price_is_unknown(cli: Cli) -> None:
+    """A model without a published price: the billed tokens, and how to give a price."""
+    cli.ctx.simulated = False
+    result = cli("tune", ELLE, "--model", "gpt-4.1-mini-2025-04-14")
+    assert result.code == 2
+    assert (
+        "Not started: training on OpenAI costs money (7,860 billed tokens, price unknown "
+        "(--price))." in result.out
     )

@@ -175,13 +175,19 @@ def run_tune(args: argparse.Namespace, ctx: Context) -> int:
     client = ctx.make_client(args)
     if not (args.yes or ctx.simulated):
         where = describe(args)
+        estimate = report.estimate
+        cost = (
+            f"≈ ${estimate.cost_usd:,.2f} for {estimate.billed_tokens:,} billed tokens"
+            if estimate.cost_usd is not None
+            else f"{estimate.billed_tokens:,} billed tokens, price unknown (--price)"
+        )
         if not ctx.can_ask():
             print(
-                f"Not started: training on {where} costs money ({report.estimate}). "
+                f"Not started: training on {where} costs money ({cost}). "
                 "Run with --yes to go ahead without being asked."
             )
             return EXIT_USAGE
-        if not ctx.ask(f"Train on {where}? ({report.estimate}) [y/N] "):
+        if not ctx.ask(f"Train on {where} ({cost})? [y/N] "):
             print("Nothing was uploaded or spent.")
             return EXIT_OK
     chosen = {
