@@ -7,49 +7,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_FAILED, EXIT_OK
+from finetune_kit.cli.flags import add_training_flags, epochs
 from finetune_kit.cli.provider import add_provider_flags
 from finetune_kit.dataset import Dataset
-from finetune_kit.exceptions import ConfigurationError
 
-__all__ = ["DEMO_MODEL", "add_data_commands", "epochs"]
-
-DEMO_MODEL = "gpt-4o-mini-2024-07-18"
-
-
-def positive(value: str) -> float:
-    """An argparse type: a number above zero (seconds, dollars...)."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not number > 0 or number == float("inf"):
-        msg = f"must be a positive number, not {value!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return number
-
-
-def epochs(value: str) -> int | Literal["auto"]:
-    """`--n-epochs`: 'auto' or a whole number."""
-    if value == "auto":
-        return "auto"
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigurationError(f"--n-epochs must be 'auto' or 1-50, not {value!r}") from None
-
-
-def add_training_flags(cmd: argparse.ArgumentParser, *, model_required: bool = True) -> None:
-    """The flags describing a training run: --model, --method, --n-epochs, --price."""
-    cmd.add_argument(
-        "--model", required=model_required, help="the model to train, e.g. " + DEMO_MODEL
-    )
-    cmd.add_argument("--method", choices=("supervised", "dpo", "reinforcement"))
-    cmd.add_argument("--n-epochs", default="auto", help="'auto' (default) or 1-50")
-    cmd.add_argument("--price", type=positive, help="USD per 1M training tokens (overrides)")
+__all__ = ["add_data_commands"]
 
 
 def add_data_commands(sub: argparse._SubParsersAction[Any]) -> None:

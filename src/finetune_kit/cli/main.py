@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, NoReturn
 import openai
 
 from finetune_kit.cli.context import Context
-from finetune_kit.cli.data import DEMO_MODEL, add_data_commands
+from finetune_kit.cli.data import add_data_commands
 from finetune_kit.cli.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, explain, redact
+from finetune_kit.cli.flags import DEMO_MODEL
+from finetune_kit.cli.jobs import add_job_commands
 from finetune_kit.cli.provider import add_provider_flags
 from finetune_kit.cli.training import add_training_commands
 from finetune_kit.cli.using import add_using_commands
@@ -97,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_data_commands(sub)
     add_training_commands(sub)
+    add_job_commands(sub)
     add_using_commands(sub)
 
     sim = sub.add_parser("sim", help="the offline simulator of the fine-tuning API")
