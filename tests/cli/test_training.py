@@ -366,3 +366,50 @@ def test_the_question_says_when_the_price_is_unknown(cli: Cli) -> None:
         "Not started: training on OpenAI costs money (7,860 billed tokens, price unknown "
         "(--price))." in result.out
     )
+
+
+def _thirty(tmp_path: Path) -> Path:
+    rows = [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": f"What is {i} + {i}?"},
+                    {"role": "assistant", "content": f"{i} + {i} = {2 * i}."},
+                ]
+            }
+        )
+        for i in range(30)
+    ]
+    path = tmp_path / "sums.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_tune_split_holds_out_validation_data_reproducibly(cli: Cli, tmp_path: Path) -> None:
+    """--split 10 keeps 20 for training and 10 for validation; a re-run is the same job."""
+    data = str(_thirty(tmp_path))
+    result = cli("tune", data, "--model", MODEL, "--split", "10", "--detach")
+    assert result.code == 0, result.err
+    assert "split: 20 training and 10 validation examples (seed 0; the same split every run)" in (
+        result.out
+    )
+    (job,) = cli.sim.jobs.values()
+    assert job.validation_file is not None
+    assert cli("tune", data, "--model", MODEL, "--split", "10", "--detach").code == 0
+    assert len(cli.sim.jobs) == 1
+    assert (
+        cli("tune", data, "--model", MODEL, "--split", "10", "--split-seed", "1", "--detach").code
+        == 0
+    )
+    assert len(cli.sim.jobs) == 2  # another split is other inputs
+
+
+def test_tune_split_and_validation_exclude_each_other(cli: Cli, tmp_path: Path) -> None:
+    """One source of validation data at a time: one line, exit 2, nothing uploaded."""
+    data = str(_thirty(tmp_path))
+    result = cli("tune", data, "--model", MODEL, "--split", "0.2", "--validation", ELLE)
+    assert result.code == 2
+    assert result.err == (
+        "finetune-kit: error: --split holds out validation data from FILE: drop --validation\n"
+    )
+    assert cli.sim.calls["files.create"] == 0

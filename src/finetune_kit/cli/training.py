@@ -39,6 +39,14 @@ def add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
     tune.add_argument("file", type=Path, help="the training JSONL file")
     add_training_flags(tune)
     tune.add_argument("--validation", type=Path, help="a validation JSONL file")
+    tune.add_argument(
+        "--split",
+        type=positive,
+        metavar="FRACTION",
+        help="hold out this fraction (or count, when >= 1) of FILE as validation data, "
+        "reproducibly (instead of --validation)",
+    )
+    tune.add_argument("--split-seed", type=int, default=0, help="another split (default 0)")
     tune.add_argument("--batch-size", type=int, help="examples per step (default: auto)")
     tune.add_argument("--learning-rate-multiplier", type=float, metavar="X", help="(default: auto)")
     tune.add_argument("--beta", type=float, help="DPO's beta, 0-2 (with --method dpo)")
@@ -82,15 +90,32 @@ def _metadata(pairs: list[str]) -> dict[str, str] | None:
     return result or None
 
 
+def _data(args: argparse.Namespace) -> tuple[Dataset, Dataset | Path | None]:
+    """The training data, and the validation data: a file, a split of the training file, or none."""
+    training = Dataset.from_jsonl(args.file)
+    if args.split is None:
+        return training, args.validation
+    if args.validation is not None:
+        raise ConfigurationError("--split holds out validation data from FILE: drop --validation")
+    size: float | int = int(args.split) if args.split >= 1 else args.split
+    kept, held_out = training.split(size, seed=args.split_seed)
+    print(
+        f"split: {len(kept)} training and {len(held_out)} validation examples "
+        f"(seed {args.split_seed}; the same split every run)"
+    )
+    return kept, held_out
+
+
 def run_tune(args: argparse.Namespace, ctx: Context) -> int:
     """`tune`."""
     prices = {args.model: args.price} if args.price is not None else None
     n_epochs = epochs(args.n_epochs)
     metadata = _metadata(args.metadata)
-    report = Dataset.from_jsonl(args.file).validate(
+    training, validation = _data(args)
+    report = training.validate(
         model=args.model,
         method=args.method,
-        validation=args.validation,
+        validation=validation,
         n_epochs=n_epochs,
         prices=prices,
     )
@@ -127,8 +152,8 @@ def run_tune(args: argparse.Namespace, ctx: Context) -> int:
         job = FineTuneJob.create(
             client,
             model=args.model,
-            training=args.file,
-            validation=args.validation,
+            training=training,
+            validation=validation,
             method=args.method,
             hyperparameters=hyperparameters,
             suffix=args.suffix,
