@@ -413,3 +413,16 @@ def test_tune_split_and_validation_exclude_each_other(cli: Cli, tmp_path: Path) 
         "finetune-kit: error: --split holds out validation data from FILE: drop --validation\n"
     )
     assert cli.sim.calls["files.create"] == 0
+
+
+def test_ctrl_c_in_events_follow_stops_following_only(cli: Cli) -> None:
+    """Ctrl-C while following: the events so far were printed, exit 130, how to go on."""
+    job_id = cli.tune()
+    cli.interrupt_after(1)
+    result = cli("events", job_id, "--follow")
+    assert result.code == 130
+    assert result.out.startswith("2026-11-01 00:00:02  info   Created fine-tuning job\n")
+    assert result.out.endswith(
+        f"\nStopped following; {job_id} goes on. Again: finetune-kit events {job_id} -f\n"
+    )
+    assert cli.sim.jobs[job_id].status != "cancelled"
