@@ -24,6 +24,7 @@ from finetune_kit._core.events import (
     ListEvents,
     MessageEvent,
     MetricsEvent,
+    metrics_from_message,
     to_job_event,
 )
 from finetune_kit._core.files import (
@@ -753,6 +754,39 @@ def test_to_job_event_step_without_type_is_metrics() -> None:
     typed = to_job_event(raw)
     assert isinstance(typed, MetricsEvent)
     assert (typed.step, typed.train_loss, typed.level) == (2, 1.0, "warn")
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "Step 300/300: training loss=0.15, validation loss=0.27, full validation loss=0.40",
+            {"step": 300, "total_steps": 300, "train_loss": 0.15, "valid_loss": 0.27,
+             "full_valid_loss": 0.40},
+        ),
+        ("Step 2/10: training loss=1.96", {"step": 2, "total_steps": 10, "train_loss": 1.96}),
+        ("step 7/70 : Training loss = 3e-1.", {"step": 7, "total_steps": 70, "train_loss": 0.3}),
+        ("Step 1/5:", {"step": 1, "total_steps": 5}),
+        ("Fine-tuning job started", None),
+        ("Checkpoint created at step 80", None),
+        ("Step one of many: training loss=0.2", None),
+    ],
+)  # fmt: skip
+def test_metrics_from_message(message: str, expected: dict[str, float] | None) -> None:
+    """The cookbook's "Step N/M: training loss=..." text, parsed exactly; anything else: None."""
+    assert metrics_from_message(message) == expected
+
+
+def test_to_job_event_reads_the_text_when_data_has_no_step() -> None:
+    """A metrics event with empty data still gets step, total and losses, from its text."""
+    typed = to_job_event(
+        event(4, kind="metrics", data={}).model_copy(
+            update={"message": "Step 4/8: training loss=0.50, validation loss=0.61"}
+        )
+    )
+    assert isinstance(typed, MetricsEvent)
+    assert (typed.step, typed.total_steps, typed.train_loss, typed.valid_loss) == (4, 8, 0.5, 0.61)
+    assert typed.data == {}  # the provider's data, as it came
 
 
 def test_to_job_event_message_with_empty_data() -> None:

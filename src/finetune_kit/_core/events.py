@@ -10,6 +10,7 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -85,19 +86,57 @@ def _number(value: Any, kind: type) -> Any:
     return int(value) if kind is int else float(value)
 
 
-def to_job_event(event: FineTuningJobEvent) -> MessageEvent | MetricsEvent:
-    """Type an SDK event: metrics events get their numbers as fields.
+_STEP = re.compile(r"^\s*Step (\d+)/(\d+)\s*:(.*)$", re.IGNORECASE)
+_FROM_TEXT = (
+    ("full_valid_loss", re.compile(r"full validation loss\s*=\s*([0-9.eE+-]+)", re.IGNORECASE)),
+    ("valid_loss", re.compile(r"(?<!full )validation loss\s*=\s*([0-9.eE+-]+)", re.IGNORECASE)),
+    ("train_loss", re.compile(r"training loss\s*=\s*([0-9.eE+-]+)", re.IGNORECASE)),
+)
+
+
+def metrics_from_message(message: str) -> dict[str, Any] | None:
+    """`Step 10/100: training loss=0.52, validation loss=0.61` as metrics, or None.
+
+    For providers (or older API versions) whose metrics events carry no `data`: the step, the
+    total and the losses the text states.
 
     Added in 0.1.0.
     """
-    data = event.data if isinstance(event.data, dict) else None
-    if event.type == "metrics" or (data and "step" in data):
-        data = data or {}
+    match = _STEP.match(message)
+    if match is None:
+        return None
+    data: dict[str, Any] = {"step": int(match[1]), "total_steps": int(match[2])}
+    for key, pattern in _FROM_TEXT:
+        found = pattern.search(match[3])
+        if found:
+            try:
+                data[key] = float(found[1].rstrip(".,"))
+            except ValueError:
+                continue
+    return data
+
+
+def to_job_event(event: FineTuningJobEvent) -> MessageEvent | MetricsEvent:
+    """Type an SDK event: metrics events get their numbers as fields.
+
+    A metrics event without numbers in its `data` gets them from its text (`Step n/N: training
+    loss=...`) when the text states them.
+
+    Added in 0.1.0.
+    """
+    raw = event.data if isinstance(event.data, dict) else None
+    numbers = raw
+    if not (raw and "step" in raw):
+        parsed = metrics_from_message(event.message)
+        if parsed is not None:
+            numbers = {**(raw or {}), **parsed}
+    if event.type == "metrics" or (numbers and "step" in numbers):
+        numbers = numbers or {}
         fields = {
-            key: _number(data.get(key), int if key in ("step", "total_steps") else float)
+            key: _number(numbers.get(key), int if key in ("step", "total_steps") else float)
             for key in _METRIC_KEYS
         }
-        return MetricsEvent.model_validate({**_base(event), **fields, "data": dict(data)})
+        return MetricsEvent.model_validate({**_base(event), **fields, "data": dict(raw or {})})
     return MessageEvent.model_validate(_base(event))
 
 
