@@ -505,6 +505,29 @@ async def test_failing_part_cancels_the_upload(flavour: Flavour) -> None:
     assert sim.files == {}
 
 
+def test_ctrl_c_during_a_multipart_upload_cancels_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C between parts: the Upload is cancelled, no file is made, the interrupt goes on."""
+    sim = Simulator()
+    client = sim.client(max_retries=0)
+    create = client.uploads.parts.create
+    calls = 0
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(client.uploads.parts, "create", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        upload(client, ELLE, UploadOptions(threshold=100, part_size=1000, concurrency=1))
+    (record,) = sim.uploads.values()
+    assert record.status == "cancelled"
+    assert (sim.calls["uploads.cancel"], sim.calls["uploads.complete"]) == (1, 0)
+    assert sim.files == {}
+
+
 async def test_records_temporary_file_removed_after_failure(
     flavour: Flavour, scratch: Path
 ) -> None:
