@@ -19,13 +19,13 @@ from pathlib import Path
 from openai import OpenAI
 
 from finetune_kit._core.metrics import MetricPoint
-from finetune_kit._core.poll import PollPolicy
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.provider import describe
-from finetune_kit.cli.watching import Display, format_duration
+from finetune_kit.cli.training import follow
+from finetune_kit.cli.watching import format_duration
 from finetune_kit.compare import compare
 from finetune_kit.dataset import Dataset
-from finetune_kit.exceptions import ConfigurationError, JobError
+from finetune_kit.exceptions import ConfigurationError
 from finetune_kit.graders import exact, regex
 from finetune_kit.jobs import FineTuneJob
 from finetune_kit.models import TunedModel
@@ -142,16 +142,9 @@ def run_demo(
     out(f"{job.id}: {job.status} (training file {job.snapshot.training_file})")
 
     out("\n== 3. Train: live progress and events")
-    display = Display(job.id, started_at=job.snapshot.created_at, live=ctx.wants_live(), out=out)
-    try:
-        with display:
-            tuned = job.wait(on_event=display.event, policy=PollPolicy.of(timeout=None))
-    except KeyboardInterrupt:
-        out(f"\nStopped watching; {job.id} keeps running. Re-attach: finetune-kit watch {job.id}")
-        return 130
-    except JobError as exc:
-        out(f"The job ended {exc.job.status}: {exc}")
-        return 1
+    tuned = follow(job, live=ctx.wants_live(), out=out)
+    if isinstance(tuned, int):
+        return tuned
     took = (job.snapshot.finished_at or 0) - job.snapshot.created_at
     out(
         f"Tuned model: {tuned.id} (billed tokens: {job.snapshot.trained_tokens or 0:,}; "

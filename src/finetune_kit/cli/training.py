@@ -11,6 +11,7 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from finetune_kit.cli.watching import Display, format_duration
 from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import ConfigurationError, JobError
 from finetune_kit.jobs import FineTuneJob
+from finetune_kit.models import TunedModel
 
-__all__ = ["add_training_commands"]
+__all__ = ["add_training_commands", "follow"]
 
 
 def add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
@@ -189,23 +191,40 @@ def run_watch(args: argparse.Namespace, ctx: Context) -> int:
     return _watch(job, args, ctx)
 
 
-def _watch(job: FineTuneJob, args: argparse.Namespace, ctx: Context) -> int:
-    policy = PollPolicy.of(poll=args.interval, timeout=None)
-    display = Display(job.id, started_at=job.snapshot.created_at, live=ctx.wants_live())
+def follow(
+    job: FineTuneJob,
+    *,
+    live: bool,
+    interval: float | None = None,
+    out: Callable[[str], None] = print,
+) -> TunedModel | int:
+    """Watch a job to its end: the tuned model, or the exit code once Ctrl-C or a failure is said.
+
+    Ctrl-C stops watching, not the job: it prints how to re-attach and cancel (exit 130). A job
+    that fails or is cancelled prints why (exit 1).
+    """
+    policy = PollPolicy.of(poll=interval, timeout=None)
+    display = Display(job.id, started_at=job.snapshot.created_at, live=live, out=out)
     try:
         with display:
             display.status(f"Watching {job.id} ({job.status}); Ctrl-C stops watching, not the job.")
-            tuned = job.wait(on_event=display.event, policy=policy)
+            return job.wait(on_event=display.event, policy=policy)
     except KeyboardInterrupt:
-        print(
+        out(
             f"\nStopped watching. {job.id} keeps running on the provider. Re-attach with:\n"
             f"  finetune-kit watch {job.id}\n"
             f"Cancel it with:\n  finetune-kit jobs cancel {job.id}"
         )
         return EXIT_INTERRUPTED
     except JobError as exc:
-        print(f"\n{job.id} ended {exc.job.status}: {exc}")
+        out(f"\n{job.id} ended {exc.job.status}: {exc}")
         return EXIT_FAILED
+
+
+def _watch(job: FineTuneJob, args: argparse.Namespace, ctx: Context) -> int:
+    tuned = follow(job, live=ctx.wants_live(), interval=args.interval)
+    if isinstance(tuned, int):
+        return tuned
     trained = job.snapshot.trained_tokens or 0
     took = (job.snapshot.finished_at or 0) - job.snapshot.created_at
     print(
