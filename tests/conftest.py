@@ -12,7 +12,8 @@ import pytest
 
 pytest_plugins = ["pytest_httpx2"]
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+"""Files from other projects that the tests read (sources and licences: its README.md)."""
 ELLE = Path(__file__).resolve().parents[1] / "src" / "finetune_kit" / "data" / "elle.jsonl"
 
 

@@ -129,7 +129,7 @@ CHECKS: dict[str, Check] = {
     "docs/guides/models.md": _prints("gpt-4o-mini-2024-07-18\n", "2027-01-14"),
     "docs/guides/comparing.md": _comparing,
     "docs/guides/async.md": _async,
-    "docs/guides/testing.md": _prints("succeeded"),
+    "docs/guides/testing.md": _prints("succeeded", "\nGreat question.\n73\n"),  # the stream
     "docs/guides/migrating.md": _prints(
         "file_not_ready\n",
         "jobs created: 2\n",  # the raw SDK's retry: a second paid job

@@ -7,7 +7,7 @@ from finetune_kit import exceptions
 from finetune_kit._core.events import JobEvent, MessageEvent, MetricsEvent
 from finetune_kit._core.metrics import MetricPoint
 from finetune_kit._core.poll import PollPolicy
-from finetune_kit.compare import Comparison, acompare, compare
+from finetune_kit.compare import CompareInterrupted, Comparison, acompare, compare
 from finetune_kit.dataset import (
     CostEstimate,
     Dataset,
@@ -31,6 +31,7 @@ from finetune_kit.exceptions import (
     FileRejectedError,
     FinetuneKitError,
     FineTuningUnavailableError,
+    IncompatibleEndpointError,
     JobCancelledError,
     JobError,
     JobFailedError,
@@ -49,6 +50,7 @@ __all__ = [
     "AsyncFineTuneJob",
     "AsyncTunedModel",
     "BudgetExceededError",
+    "CompareInterrupted",
     "Comparison",
     "ConfigurationError",
     "CostEstimate",
@@ -64,6 +66,7 @@ __all__ = [
     "FineTuneJob",
     "FineTuningUnavailableError",
     "FinetuneKitError",
+    "IncompatibleEndpointError",
     "JobCancelledError",
     "JobError",
     "JobEvent",

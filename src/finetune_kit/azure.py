@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx2
 
+from finetune_kit._core.redact import redact
 from finetune_kit.exceptions import ConfigurationError, ProviderError, WaitTimeoutError
 
 __all__ = ["MANAGEMENT_URL", "Deployment", "deploy", "deployment_url", "management_token"]
@@ -108,20 +109,28 @@ def deploy(
     With `wait`, polls until `provisioningState` is `Succeeded` (raising `ProviderError` on
     `Failed`/`Canceled` and `WaitTimeoutError` after `timeout`).
 
+    Raises:
+        ProviderError: Azure refused, answered something else than the management API, or
+            could not be reached (no network, DNS, timeout); the token never appears in it.
+        WaitTimeoutError: Still not `Succeeded` after `timeout`.
+
     Added in 0.1.0.
     """
     url = deployment_url(target, base=base_url)
-    headers = {
-        "authorization": f"Bearer {management_token(token)}",
-        "content-type": "application/json",
-    }
+    bearer = management_token(token)
+    headers = {"authorization": f"Bearer {bearer}", "content-type": "application/json"}
     params = {"api-version": api_version}
     client = http_client or httpx2.Client(timeout=60.0)
+
+    def call(method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = client.request(method, url, params=params, headers=headers, **kwargs)
+        except httpx2.TransportError as exc:
+            raise _unreachable(exc, url, bearer) from exc
+        return _checked(response, target, bearer)
+
     try:
-        response = client.put(
-            url, params=params, headers=headers, json=deployment_body(model_id, target)
-        )
-        resource = _checked(response, target)
+        resource = call("PUT", json=deployment_body(model_id, target))
         waited = 0.0
         while wait and _state(resource) != "Succeeded":
             if _state(resource) in ("Failed", "Canceled"):
@@ -138,7 +147,7 @@ def deploy(
             step = min(poll, timeout - waited)
             sleep(step)
             waited += step
-            resource = _checked(client.get(url, params=params, headers=headers), target)
+            resource = call("GET")
         return resource
     finally:
         if http_client is None:
@@ -149,17 +158,37 @@ def _state(resource: dict[str, Any]) -> str:
     return str((resource.get("properties") or {}).get("provisioningState", "Unknown"))
 
 
-def _checked(response: httpx2.Response, target: Deployment) -> dict[str, Any]:
+def _unreachable(exc: httpx2.TransportError, url: str, bearer: str) -> ProviderError:
+    """No answer at all: no network, a name that does not resolve, a timeout..."""
+    parts = httpx2.URL(url)
+    kind = "timed out" if isinstance(exc, httpx2.TimeoutException) else "connection failed"
+    detail = redact(str(exc), [bearer])
+    return ProviderError(
+        f"cannot reach {parts.scheme}://{parts.host} ({kind}"
+        + (f": {detail}" if detail else "")
+        + "): check the network (deploying talks to the Azure management API)"
+    )
+
+
+def _checked(response: httpx2.Response, target: Deployment, bearer: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
     if response.status_code >= 400:
-        try:
-            error = response.json().get("error", {})
-        except ValueError:
-            error = {}
+        error = data.get("error") if isinstance(data, dict) else None
+        error = error if isinstance(error, dict) else {}
+        message = redact(str(error.get("message") or response.reason_phrase), [bearer])
         raise ProviderError(
-            f"Azure refused the deployment {target.name}: {error.get('message') or response.reason_phrase} "
-            f"(HTTP {response.status_code})",
+            f"Azure refused the deployment {target.name}: {message} (HTTP {response.status_code})",
             code=error.get("code"),
             status_code=response.status_code,
         )
-    data: dict[str, Any] = response.json()
+    if not isinstance(data, dict):
+        content_type = response.headers.get("content-type") or "no content type"
+        raise ProviderError(
+            f"{str(response.request.url).split('?', 1)[0]} did not answer like the Azure "
+            f"management API (HTTP {response.status_code}, {content_type.split(';')[0]})",
+            status_code=response.status_code,
+        )
     return data

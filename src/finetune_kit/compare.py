@@ -5,6 +5,11 @@ given) and each grader's verdict. Per model: pass rates with 95% bootstrap inter
 p50/p95, tokens and cost per item. A base model can also be run with few-shot examples in the
 prompt, to show the tokens fine-tuning saves.
 
+Failures are loud and bounded: a model none of whose calls were answered has no rates (None,
+"n/a" in the reports) and is listed in `Comparison.failed_models`; live calls stop at a
+deadline (an hour by default); Ctrl-C stops a sync run within a second and raises
+`CompareInterrupted` carrying what had finished.
+
 Added in 0.1.0.
 """
 
@@ -14,7 +19,6 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,12 +28,23 @@ from pydantic import BaseModel, ConfigDict
 
 from finetune_kit._core.errors import classify
 from finetune_kit._core.names import parse_model_name
+from finetune_kit._core.redact import error_text
 from finetune_kit._core.scoring import Aimd, Grader, bootstrap_mean, contains, exact, percentile
 from finetune_kit.batch import arun_batch, run_batch
 from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import ConfigurationError
 
-__all__ = ["Answer", "Comparison", "ModelSummary", "Row", "acompare", "compare"]
+__all__ = [
+    "DEFAULT_DEADLINE",
+    "INTERRUPTED",
+    "Answer",
+    "CompareInterrupted",
+    "Comparison",
+    "ModelSummary",
+    "Row",
+    "acompare",
+    "compare",
+]
 
 Prices = Mapping[str, tuple[float, float]]
 """Model -> (USD per 1M prompt tokens, USD per 1M completion tokens)."""
@@ -37,6 +52,14 @@ MAX_ATTEMPTS = 6
 RATE_LIMIT_ATTEMPTS = 50
 NOT_READY_ATTEMPTS = 14
 """Rate limits are waited out much longer than other errors: a 429 storm passes."""
+DEFAULT_DEADLINE = 3600.0
+"""Seconds a live `compare` may take by default; what has no answer by then is marked failed."""
+INTERRUPTED = "interrupted: no answer before the run was stopped (Ctrl-C)"
+"""The error of an answer that had not arrived when a run was interrupted."""
+_SLICE = 0.1
+"""Seconds the caller's thread waits at a time: Ctrl-C is seen within this."""
+_GRACE = 1.0
+"""Seconds a stopped run waits for calls already in flight to land (then abandons them)."""
 
 
 class Answer(BaseModel):
@@ -88,15 +111,25 @@ class ModelSummary(BaseModel):
     model: str
     items: int
     errors: int
-    pass_rates: dict[str, tuple[float, float, float]]
-    """Grader -> (rate, 95% low, 95% high), over the items answered."""
-    mean_scores: dict[str, tuple[float, float, float]] = {}
-    """Grader -> (mean score, 95% low, 95% high): for a judge, the win rate (ties count half)."""
+    """Items without an answer (each keeps its error)."""
+    pass_rates: dict[str, tuple[float, float, float] | None]
+    """Grader -> (rate, 95% low, 95% high), over the items answered and graded; None when
+    none was (every call failed): "n/a" in the reports, `null` in JSON, never 0%."""
+    mean_scores: dict[str, tuple[float, float, float] | None] = {}
+    """Grader -> (mean score, 95% low, 95% high): for a judge, the win rate (ties count half);
+    None when no answer was graded."""
     latency_p50: float
+    """Over the items answered; 0 when none was."""
     latency_p95: float
     prompt_tokens_per_item: float
+    """Over the items answered; 0 when none was."""
     completion_tokens_per_item: float
     cost_per_item: float | None
+
+    @property
+    def answered(self) -> int:
+        """Items with an answer."""
+        return self.items - self.errors
 
 
 class Comparison(BaseModel):
@@ -112,10 +145,30 @@ class Comparison(BaseModel):
     summaries: dict[str, ModelSummary]
 
     def best(self, grader: str) -> str:
-        """The model with the highest pass rate for `grader`."""
-        return max(
-            self.models, key=lambda m: self.summaries[m].pass_rates.get(grader, (0.0, 0, 0))[0]
-        )
+        """The model with the highest pass rate for `grader` (a model without one ranks last)."""
+
+        def rate(model: str) -> float:
+            value = self.summaries[model].pass_rates.get(grader)
+            return -1.0 if value is None else value[0]
+
+        return max(self.models, key=rate)
+
+    @property
+    def failed_models(self) -> list[str]:
+        """The models none of whose calls were answered: every item has an error.
+
+        Such a model has no pass rates (None); the command line exits 1 naming it. Empty when
+        every model answered at least once.
+        """
+        return [
+            m
+            for m in self.models
+            if (s := self.summaries.get(m)) is not None and s.items > 0 and s.answered == 0
+        ]
+
+    def first_error(self, model: str) -> str | None:
+        """The error of `model`'s first failed item, if any."""
+        return next((e for row in self.rows if (e := row.answers[model].error) is not None), None)
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The whole comparison as JSON."""
@@ -172,17 +225,18 @@ class Comparison(BaseModel):
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for model in self.models:
             s = self.summaries[model]
-            rates = [
-                f"{r[0]:.0%} [{r[1]:.0%}, {r[2]:.0%}]"
-                for r in (s.pass_rates.get(g, (0.0, 0.0, 0.0)) for g in graders)
-            ]
+            rates = [_rate_text(s.pass_rates.get(g)) for g in graders]
             cost = f"${s.cost_per_item:.5f}" if s.cost_per_item is not None else "-"
+            if s.answered:
+                latency = f"{s.latency_p50:.2f} / {s.latency_p95:.2f} s"
+                tokens = f"{s.prompt_tokens_per_item:.1f} | {s.completion_tokens_per_item:.1f}"
+            else:
+                latency, tokens = "n/a", "n/a | n/a"
             lines.append(
                 f"| {model} | {s.items} | {s.errors} | "
                 + " | ".join(rates)
                 + (" | " if rates else "")
-                + f"{s.latency_p50:.2f} / {s.latency_p95:.2f} s | {s.prompt_tokens_per_item:.1f} | "
-                f"{s.completion_tokens_per_item:.1f} | {cost} |"
+                + f"{latency} | {tokens} | {cost} |"
             )
         lines += [
             "",
@@ -193,6 +247,28 @@ class Comparison(BaseModel):
             cells = [_cell(row.answers[m].error or row.answers[m].output) for m in self.models]
             lines.append(f"| {row.index} | {_cell(row.prompt)} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
+
+
+class CompareInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped [`compare`][finetune_kit.compare.compare]: `comparison` holds what finished.
+
+    Every item is kept: an answer that had not arrived carries the error `INTERRUPTED`
+    ("interrupted: no answer before the run was stopped (Ctrl-C)"). It is a
+    `KeyboardInterrupt`, so code that handles Ctrl-C still does.
+
+    Added in 0.1.0.
+    """
+
+    def __init__(self, comparison: Comparison) -> None:
+        total = sum(len(r.answers) for r in comparison.rows)
+        answered = sum(s.answered for s in comparison.summaries.values())
+        super().__init__(f"interrupted: {answered} of {total} calls answered")
+        self.comparison = comparison
+
+
+def _rate_text(rate: tuple[float, float, float] | None) -> str:
+    """A rate with its interval, `"67% [33%, 100%]"`, or `"n/a"` when there is none."""
+    return "n/a" if rate is None else f"{rate[0]:.0%} [{rate[1]:.0%}, {rate[2]:.0%}]"
 
 
 def _cell(text: str, width: int = 120) -> str:
@@ -310,7 +386,12 @@ def _graded(
     )
 
 
-def _failed(exc: BaseException) -> Answer:
+def _describe(exc: BaseException) -> str:
+    return error_text(exc)  # `Type: message`, without any key a provider echoed
+
+
+def _failed(exc: BaseException | str) -> Answer:
+    """An answer that never came: `exc` (or the text given) is its error."""
     return Answer(
         output="",
         latency=0.0,
@@ -318,8 +399,53 @@ def _failed(exc: BaseException) -> Answer:
         completion_tokens=0,
         cost_usd=None,
         grades={},
-        error=f"{type(exc).__name__}: {getattr(exc, 'message', str(exc))}"[:300],
+        error=(exc if isinstance(exc, str) else _describe(exc))[:300],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    """When a live run stops calling, on the run's own clock (`timer`)."""
+
+    timer: Callable[[], float]
+    seconds: float | None
+    at: float | None
+
+    @classmethod
+    def start(cls, timer: Callable[[], float], seconds: float | None) -> _Deadline:
+        if seconds is not None and not seconds > 0:
+            raise ConfigurationError(
+                f"deadline must be a positive number of seconds, not {seconds}"
+            )
+        return cls(timer, seconds, None if seconds is None else timer() + seconds)
+
+    def passed(self) -> bool:
+        """The deadline is reached: no call is started any more."""
+        return self.at is not None and self.timer() >= self.at
+
+    def allows(self, delay: float) -> bool:
+        """A retry after waiting `delay` seconds would still start before the deadline."""
+        return self.at is None or self.timer() + delay < self.at
+
+    def exceeded(self, last: BaseException | None = None) -> Answer:
+        """The answer of an item the deadline cut short (with the error it last got)."""
+        why = f" (last error: {_describe(last)})" if last is not None else ""
+        return _failed(f"deadline exceeded: no answer within the {self.seconds:g} s deadline{why}")
+
+
+class _Stopped(Exception):  # noqa: N818 - internal signal, not an error
+    """The run was stopped (Ctrl-C, the deadline, or another worker's bug): leave quietly."""
+
+
+def _pause(sleep: Callable[[float], None], stop: threading.Event) -> Callable[[float], None]:
+    """`sleep`, except that the real `time.sleep` becomes a wait that `stop` cuts short."""
+    if sleep is not time.sleep:
+        return sleep
+
+    def wait(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return wait
 
 
 class _Gate:
@@ -329,12 +455,26 @@ class _Gate:
         self.aimd = Aimd(maximum)
         self._cond = threading.Condition()
         self._active = 0
+        self._stopped = False
 
     def __enter__(self) -> None:
         with self._cond:
-            while self._active >= self.aimd.limit:
+            while self._active >= self.aimd.limit and not self._stopped:
                 self._cond.wait()
+            if self._stopped:
+                raise _Stopped
             self._active += 1
+
+    def stop(self) -> None:
+        """Refuse new calls from now on; wake the tasks waiting for a slot."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def settle(self, timeout: float) -> None:
+        """Wait until no call is in flight, `timeout` seconds at most."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._active == 0, timeout)
 
     def __exit__(self, *_exc: object) -> None:
         with self._cond:
@@ -464,10 +604,13 @@ def _summaries(
         answers = [r.answers[model] for r in rows]
         ok = [a for a in answers if a.error is None]
         n = len(ok) or 1
-        rates = {}
-        means = {}
+        rates: dict[str, tuple[float, float, float] | None] = {}
+        means: dict[str, tuple[float, float, float] | None] = {}
         graded = [a for a in ok if a.grades]
         for name in graders:
+            if not graded:  # nothing answered (or nothing graded): no rate, not 0%
+                rates[name] = means[name] = None
+                continue
             interval = bootstrap_mean([float(a.grades.get(name, False)) for a in graded])
             rates[name] = (interval.value, interval.low, interval.high)
             mean = bootstrap_mean([a.scores.get(name, 0.0) for a in graded])
@@ -504,9 +647,20 @@ def _assemble(
     answers: dict[tuple[int, str], Answer],
     graders: Mapping[str, Grader],
     reference_model: str | None = None,
+    *,
+    missing: str | None = None,
 ) -> Comparison:
+    """The comparison; an answer missing from `answers` gets the error `missing`.
+
+    With `missing` (a stopped run), answers are not graded against the reference model: that
+    would mean more calls after Ctrl-C.
+    """
     labels = [p[0] for p in plan]
-    if reference_model is not None:
+    if missing is not None:
+        for item in items:
+            for label in labels:
+                answers.setdefault((item.index, label), _failed(missing))
+    if reference_model is not None and missing != INTERRUPTED:
         # Grade every other model against the reference model's answer to the same item.
         for item in items:
             ref = answers[(item.index, reference_model)]
@@ -531,6 +685,85 @@ def _assemble(
     return Comparison(models=labels, rows=rows, summaries=_summaries(labels, rows, graders))
 
 
+_Task = tuple[_Item, str, str, list[dict[str, Any]]]
+"""(item, label, model id, few-shot messages): one call to get one answer."""
+
+
+def _drive(
+    tasks: list[_Task],
+    run: Callable[[_Task], Answer],
+    *,
+    workers: int,
+    gate: _Gate,
+    stop: threading.Event,
+    deadline: _Deadline,
+) -> tuple[dict[tuple[int, str], Answer], str | None]:
+    """Run `tasks` on daemon threads; return the answers and why the run stopped early (or None).
+
+    The caller's thread waits in short slices, so Ctrl-C reaches it at once; the run then stops
+    starting calls, gives the calls in flight `_GRACE` seconds to land and abandons the rest (a
+    daemon thread stuck in a call never holds the process open). The deadline is watched here
+    too, for a call that hangs past it.
+
+    Raises:
+        BaseException: What a worker raised other than an `OpenAIError` (a grader's bug...).
+    """
+    answers: dict[tuple[int, str], Answer] = {}
+    lock = threading.Lock()
+    queue = list(reversed(tasks))
+    left = len(tasks)
+    done = threading.Event()
+    raised: list[BaseException] = []
+    if not tasks:
+        done.set()
+
+    def work() -> None:
+        nonlocal left
+        while not stop.is_set():
+            with lock:
+                if not queue:
+                    return
+                task = queue.pop()
+            try:
+                answer = run(task)
+            except _Stopped:
+                return
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                with lock:
+                    raised.append(exc)
+                done.set()
+                return
+            with lock:
+                answers[(task[0].index, task[1])] = answer
+                left -= 1
+                if not left:
+                    done.set()
+
+    reason: str | None = None
+    try:  # Ctrl-C may come at any moment, while starting the threads too
+        for n in range(min(max(1, workers), len(tasks))):
+            threading.Thread(target=work, name=f"finetune-kit-compare-{n}", daemon=True).start()
+        while not done.wait(_SLICE):
+            if deadline.passed():
+                reason = "deadline"
+                break
+    except KeyboardInterrupt:
+        reason = INTERRUPTED
+    finally:
+        stop.set()
+        gate.stop()
+    with lock:
+        failure = raised[0] if raised else None
+    if isinstance(failure, KeyboardInterrupt):  # e.g. from an injected sleep
+        reason = INTERRUPTED
+    elif failure is not None:
+        raise failure
+    if reason is not None:
+        gate.settle(_GRACE)
+    with lock:
+        return dict(answers), reason
+
+
 def compare(
     client: openai.OpenAI,
     *,
@@ -543,6 +776,7 @@ def compare(
     prices: Prices | None = None,
     mode: Literal["live", "batch"] = "live",
     reference_model: str | None = None,
+    deadline: float | None = DEFAULT_DEADLINE,
     sleep: Callable[[float], None] = time.sleep,
     timer: Callable[[], float] = time.perf_counter,
     **params: Any,
@@ -565,12 +799,22 @@ def compare(
             `llm_judge`, for win/tie/loss rates against it) instead of the items' references.
         mode: `"live"` calls the models; `"batch"` sends every call through the provider's Batch
             API (for thousands of prompts at the batch price; latency is then not measured).
-        sleep: What waiting between retries calls.
-        timer: The clock for latencies.
+        deadline: Seconds the live calls may take in all (default an hour; None: no limit),
+            on `timer`. No call starts after it and no retry waits past it: an item without an
+            answer by then is kept with the error "deadline exceeded" (and the error it last
+            got). Batch mode waits for its batch instead (up to its 24 h window).
+        sleep: What waiting between retries calls (`time.sleep` is cut short by Ctrl-C).
+        timer: The clock for latencies and the deadline (pass a simulator's `clock.now` with
+            its `clock.sleep`).
         **params: Chat-completions parameters for every call (`temperature=0`...).
 
     Rate limits and transient errors are retried with backoff (Retry-After honoured); an item
-    that still fails is kept with its error, never dropped.
+    that still fails is kept with its error, never dropped. A model none of whose calls were
+    answered is listed in `failed_models` and has no pass rates (None).
+
+    Raises:
+        CompareInterrupted: Ctrl-C: it stops within about a second and carries the comparison
+            of what had finished (the rest marked "interrupted").
 
     Added in 0.1.0.
     """
@@ -578,6 +822,7 @@ def compare(
         prompts, system, models, few_shot, graders, reference_model
     )
 
+    limit = _Deadline.start(timer, deadline)  # validated in batch mode too; used in live mode
     if mode == "batch":
         requests, keys = _batch_requests(items, plan)
         results = run_batch(client, requests, params=params, sleep=sleep)
@@ -585,10 +830,17 @@ def compare(
             items, plan, _from_batch(results, keys, on_call, prices), chosen, reference_model
         )
     gate = _Gate(concurrency)
+    stop = threading.Event()
+    pause = _pause(sleep, stop)
 
-    def run(task: tuple[_Item, str, str, list[dict[str, Any]]]) -> tuple[tuple[int, str], Answer]:
-        item, label, model_id, shots = task
+    def run(task: _Task) -> Answer:
+        item, _label, model_id, shots = task
+        last: openai.OpenAIError | None = None
         for attempt in range(1, RATE_LIMIT_ATTEMPTS + 1):
+            if stop.is_set():
+                raise _Stopped
+            if limit.passed():
+                return limit.exceeded(last)
             with gate:  # a slot only while calling: a task waiting out a 429 holds none
                 start = timer()
                 try:
@@ -602,7 +854,7 @@ def compare(
                     latency = timer() - start
             gate.outcome(rate_limited=isinstance(failure, openai.RateLimitError))
             if failure is None:
-                answer = _answer(
+                return _answer(
                     response,
                     latency=latency,
                     model_id=model_id,
@@ -610,17 +862,30 @@ def compare(
                     graders=on_call,
                     prices=prices,
                 )
-                return (item.index, label), answer
+            last = failure
             delay = _retry_delay(failure, attempt, model_id)
             if delay is None:
-                return (item.index, label), _failed(failure)
-            sleep(delay)
+                return _failed(failure)
+            if not limit.allows(delay):  # the retry would come too late: never wait past it
+                return limit.exceeded(failure)
+            pause(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     tasks = [(item, label, model_id, shots) for item in items for label, model_id, shots in plan]
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        answers = dict(pool.map(run, tasks))
-    return _assemble(items, plan, answers, chosen, reference_model)
+    answers, reason = _drive(tasks, run, workers=concurrency, gate=gate, stop=stop, deadline=limit)
+    if reason == INTERRUPTED:
+        partial = _assemble(items, plan, answers, chosen, reference_model, missing=INTERRUPTED)
+        raise CompareInterrupted(partial) from None
+    missing = None if reason is None else limit.exceeded().error
+    return _assemble(items, plan, answers, chosen, reference_model, missing=missing)
+
+
+async def _watch(limit: _Deadline, work: anyio.CancelScope, stopped: list[str]) -> None:
+    """Cancel `work` once the deadline passes: for a call that hangs past it."""
+    while not limit.passed():  # noqa: ASYNC110 - a clock to poll, no event to wait for
+        await anyio.sleep(_SLICE)
+    stopped.append("deadline")
+    work.cancel()
 
 
 async def acompare(
@@ -635,17 +900,24 @@ async def acompare(
     prices: Prices | None = None,
     mode: Literal["live", "batch"] = "live",
     reference_model: str | None = None,
+    deadline: float | None = DEFAULT_DEADLINE,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     timer: Callable[[], float] = time.perf_counter,
     **params: Any,
 ) -> Comparison:
     """The async twin of [`compare`][finetune_kit.compare.compare].
 
+    The same deadline; a `KeyboardInterrupt` raised inside a call or a wait raises
+    `CompareInterrupted` with what had finished. Cancelling `acompare` itself (a cancel scope,
+    a timeout around it) cancels its calls and keeps nothing: bound it with `deadline=` to keep
+    the answers.
+
     Added in 0.1.0.
     """
     items, plan, chosen, on_call = _setup(
         prompts, system, models, few_shot, graders, reference_model
     )
+    limit = _Deadline.start(timer, deadline)  # validated in batch mode too; used in live mode
     if mode == "batch":
         requests, keys = _batch_requests(items, plan)
         results = await arun_batch(client, requests, params=params, sleep=sleep)
@@ -654,9 +926,14 @@ async def acompare(
         )
     gate = _AsyncGate(concurrency)
     answers: dict[tuple[int, str], Answer] = {}
+    work = anyio.CancelScope()
+    stopped: list[str] = []
 
-    async def run(item: _Item, label: str, model_id: str, shots: list[dict[str, Any]]) -> None:
+    async def attempts(item: _Item, model_id: str, shots: list[dict[str, Any]]) -> Answer:
+        last: openai.OpenAIError | None = None
         for attempt in range(1, RATE_LIMIT_ATTEMPTS + 1):
+            if limit.passed():
+                return limit.exceeded(last)
             async with gate:
                 start = timer()
                 try:
@@ -670,7 +947,7 @@ async def acompare(
                     latency = timer() - start
             await gate.outcome(rate_limited=isinstance(failure, openai.RateLimitError))
             if failure is None:
-                answers[(item.index, label)] = _answer(
+                return _answer(
                     response,
                     latency=latency,
                     model_id=model_id,
@@ -678,15 +955,33 @@ async def acompare(
                     graders=on_call,
                     prices=prices,
                 )
-                return
+            last = failure
             delay = _retry_delay(failure, attempt, model_id)
             if delay is None:
-                answers[(item.index, label)] = _failed(failure)
-                return
+                return _failed(failure)
+            if not limit.allows(delay):
+                return limit.exceeded(failure)
             await sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    async with anyio.create_task_group() as tg:
-        for item in items:
-            for label, model_id, shots in plan:
-                tg.start_soon(run, item, label, model_id, shots)
-    return _assemble(items, plan, answers, chosen, reference_model)
+    async def run(item: _Item, label: str, model_id: str, shots: list[dict[str, Any]]) -> None:
+        try:
+            answers[(item.index, label)] = await attempts(item, model_id, shots)
+        except KeyboardInterrupt:
+            stopped.append(INTERRUPTED)
+            work.cancel()
+
+    async with anyio.create_task_group() as outer:
+        if limit.at is not None:
+            outer.start_soon(_watch, limit, work, stopped)
+        with work:
+            async with anyio.create_task_group() as tg:
+                for item in items:
+                    for label, model_id, shots in plan:
+                        tg.start_soon(run, item, label, model_id, shots)
+        outer.cancel_scope.cancel()
+    if INTERRUPTED in stopped:
+        partial = _assemble(items, plan, answers, chosen, reference_model, missing=INTERRUPTED)
+        raise CompareInterrupted(partial)
+    missing = limit.exceeded().error if stopped else None
+    return _assemble(items, plan, answers, chosen, reference_model, missing=missing)

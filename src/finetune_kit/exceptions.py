@@ -12,7 +12,8 @@ FinetuneKitError(Exception)                        base for everything finetune-
 │   ├── FileRejectedError                          the provider rejected a file (.line, .field)
 │   ├── RateLimitedError                           429 (.retry_after seconds, when given)
 │   │   └── DailyJobLimitError                     the daily fine-tuning job limit
-│   └── FineTuningUnavailableError                 no fine-tuning for this account (wind-down)
+│   ├── FineTuningUnavailableError                 no fine-tuning for this account (wind-down)
+│   └── IncompatibleEndpointError                  the URL did not answer like the API (.url)
 ├── JobError(FinetuneKitError)                     a job ended badly (.job: the SDK's FineTuningJob)
 │   ├── JobFailedError                             status "failed" (.code, .message, .param, .hint)
 │   │   ├── TrainingFileRejectedError              its file failed validation (.line, .field)
@@ -26,7 +27,9 @@ ModelRetirementWarning(UserWarning)                a model shuts down soon (.mod
 Errors from the `openai` SDK (`openai.APIError` and its subclasses) pass through unchanged,
 except the provider refusals above, which are raised `from` the SDK error (kept as
 `__cause__`). Messages name files, lines, fields and ids; they never contain API keys or
-training text.
+training text: every secret the client or the environment holds is removed from provider text
+as it comes in, SDK errors that pass through included (keys of fewer than 4 characters are
+left alone; anything shaped like `sk-...`, a bearer token or a JWT is always removed).
 
 Added in 0.1.0.
 """
@@ -50,6 +53,7 @@ __all__ = [
     "FileRejectedError",
     "FineTuningUnavailableError",
     "FinetuneKitError",
+    "IncompatibleEndpointError",
     "JobCancelledError",
     "JobError",
     "JobFailedError",
@@ -223,6 +227,30 @@ class FineTuningUnavailableError(ProviderError):
 
     Added in 0.1.0.
     """
+
+
+class IncompatibleEndpointError(ProviderError):
+    """The URL did not answer like an OpenAI-compatible API (an HTML page, a login portal...).
+
+    Usually a base URL that points at a web server, a proxy's error page or a wrong path: the
+    message names the URL that was tried.
+
+    Attributes:
+        url: The URL of the request.
+
+    Added in 0.1.0.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        code: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status_code=status_code)
+        self.url = url
 
 
 class JobError(FinetuneKitError):

@@ -25,7 +25,7 @@ from openai import AsyncOpenAI, OpenAI
 from openai.types import FileObject
 
 from finetune_kit._core.create import CreateFailed, Find, Sleep, once_flow
-from finetune_kit._core.errors import classify, line_and_field
+from finetune_kit._core.errors import Classified, classify, line_and_field
 from finetune_kit._core.files import (
     DEFAULT_PART_SIZE,
     UPLOADS_THRESHOLD,
@@ -36,6 +36,7 @@ from finetune_kit._core.files import (
     plan_parts,
     remote_name,
 )
+from finetune_kit._core.redact import redact
 from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import ConfigurationError, FileRejectedError, WaitTimeoutError
 
@@ -47,6 +48,8 @@ else:  # pragma: no cover - anyio brings the backport on 3.10
 __all__ = ["DEFAULT_MODEL", "Source", "UploadOptions", "aupload", "upload"]
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
+MAX_POLL_ERRORS = 10
+"""Failed looks at a file being processed tolerated in a row (rate limits, 5xx, timeouts)."""
 Source = Dataset | str | os.PathLike[str]
 """A dataset, a path to a JSONL file, or the id (`file-...`) of a file already uploaded."""
 
@@ -99,7 +102,7 @@ def _stem(path: Path, *, temporary: bool) -> str:
 
 
 def _rejected(file: FileObject) -> FileRejectedError:
-    details = file.status_details or "no details given"
+    details = redact(file.status_details or "no details given")
     line, field = line_and_field(details)
     return FileRejectedError(
         f"the provider could not process {file.filename} ({file.id}): {details}",
@@ -109,9 +112,29 @@ def _rejected(file: FileObject) -> FileRejectedError:
     )
 
 
-def _processing_flow(file: FileObject, timeout: float) -> Generator[float, FileObject, FileObject]:
-    """Yield how long to sleep before the next look; receive the file; return it processed."""
-    waited, attempt = 0.0, 0
+@dataclass(frozen=True, slots=True)
+class _LookFailed:
+    """Sent to the processing flow: retrieving the file raised `error`, classified."""
+
+    error: Exception
+    classified: Classified
+
+
+def _failed_look(exc: Exception) -> _LookFailed:
+    return _LookFailed(exc, classify(exc, operation="file processing", now=time.time()))
+
+
+ProcessingFlow = Generator[float, "FileObject | _LookFailed", FileObject]
+
+
+def _processing_flow(file: FileObject, timeout: float) -> ProcessingFlow:
+    """Yield how long to sleep before the next look; receive the file; return it processed.
+
+    A failed look (sent as `_LookFailed`) is waited out like `FineTuneJob.wait` does: rate
+    limits (their Retry-After honoured, whatever its size), 5xx and timeouts, up to
+    `MAX_POLL_ERRORS` in a row; then, or for any other error, the typed error is raised.
+    """
+    waited, attempt, errors = 0.0, 0, 0
     while file.status not in ("processed", "error"):
         if waited >= timeout:
             raise WaitTimeoutError(
@@ -119,8 +142,26 @@ def _processing_flow(file: FileObject, timeout: float) -> Generator[float, FileO
             )
         attempt += 1
         delay = min(10.0, 1.5 ** (attempt - 1), timeout - waited)
-        waited += delay
-        file = yield delay
+        while True:
+            waited += delay
+            look = yield delay
+            if not isinstance(look, _LookFailed):
+                break
+            errors += 1
+            c = look.classified
+            if not c.transient or errors > MAX_POLL_ERRORS:
+                if c.translated is not None:
+                    raise c.translated from look.error
+                raise look.error
+            if waited >= timeout:
+                raise WaitTimeoutError(
+                    f"{file.id} was still {file.status} after {waited:,.0f} s "
+                    f"(the last look failed: {type(look.error).__name__})",
+                    job=None,
+                    waited=waited,
+                )
+            delay = min(c.retry_after or min(10.0, 1.5 ** (errors - 1)), timeout - waited)
+        errors, file = 0, look
     if file.status == "error":
         raise _rejected(file)
     return file
@@ -163,13 +204,21 @@ def upload(
 def wait_processed(
     client: OpenAI, file: FileObject, options: UploadOptions, *, sleep: Callable[[float], None]
 ) -> FileObject:
-    """Poll a file until it is processed (raise FileRejectedError on `error`)."""
+    """Poll a file until it is processed (raise FileRejectedError on `error`).
+
+    Failed looks are waited out (see `_processing_flow`); what can't be is raised typed
+    (`RateLimitedError` after too many rate limits in a row).
+    """
     flow = _processing_flow(file, options.timeout)
     try:
         delay = next(flow)
         while True:
             sleep(delay)
-            delay = flow.send(client.files.retrieve(file.id))
+            try:
+                look: FileObject | _LookFailed = client.files.retrieve(file.id)
+            except Exception as exc:  # noqa: BLE001 - classified, then raised by the flow
+                look = _failed_look(exc)
+            delay = flow.send(look)
     except StopIteration as stop:
         done: FileObject = stop.value
         return done
@@ -319,7 +368,11 @@ async def await_processed(
         delay = next(flow)
         while True:
             await sleep(delay)
-            delay = flow.send(await client.files.retrieve(file.id))
+            try:
+                look: FileObject | _LookFailed = await client.files.retrieve(file.id)
+            except Exception as exc:  # noqa: BLE001 - classified, then raised by the flow
+                look = _failed_look(exc)
+            delay = flow.send(look)
     except StopIteration as stop:
         done: FileObject = stop.value
         return done

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -21,7 +22,17 @@ from openai.types.fine_tuning import FineTuningJob
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 from finetune_kit import files as _files
-from finetune_kit._core.create import Create, CreateFailed, CreateFlow, Find, Sleep, create_flow
+from finetune_kit._core.create import (
+    CallFailed,
+    Cancel,
+    Create,
+    CreateFlow,
+    JobsPage,
+    ListJobs,
+    Sleep,
+    Warn,
+    create_flow,
+)
 from finetune_kit._core.errors import classify
 from finetune_kit._core.events import EventCursor, ListEvents, MessageEvent, MetricsEvent
 from finetune_kit._core.metrics import (
@@ -42,6 +53,7 @@ from finetune_kit._core.poll import (
 )
 from finetune_kit._core.prepare import Prepared, Source, prepare
 from finetune_kit._core.spec import JobRequest, check_budget, check_params, job_request
+from finetune_kit._lock import afingerprint_lock, fingerprint_lock
 from finetune_kit.exceptions import ConfigurationError
 from finetune_kit.files import UploadOptions
 from finetune_kit.models import AsyncTunedModel, TunedModel
@@ -255,6 +267,14 @@ class FineTuneJob:
         returned instead of a new one, and an ambiguous failure (timeout, dropped connection,
         5xx) is followed by a look-up before any retry, so at most one job is ever started.
 
+        That holds for callers that run at the same instant too: after creating, the jobs with
+        the fingerprint are listed again (the fingerprint checked here, so a provider that
+        ignores the metadata filter changes nothing); the earliest created one wins, later ones
+        are cancelled before they train, and every caller gets the winner. Callers on one
+        machine take turns: an inter-process lock per fingerprint (a file in
+        `$FINETUNE_KIT_LOCK_DIR`, by default under the temp directory) is held while looking and
+        creating. A duplicate that already trains is not cancelled; a `RuntimeWarning` names it.
+
         Args:
             client: An `OpenAI` or `AzureOpenAI` client (any base URL, e.g. Azure's `/openai/v1/`).
             model: The base model, or a tuned model to continue from.
@@ -315,9 +335,9 @@ class FineTuneJob:
             else None
         )
         params = plan.request.params(training_file, validation_file)
-        snapshot = cls._drive_create(
-            client, create_flow(params, plan.request.fingerprint), do_sleep
-        )
+        fingerprint = plan.request.fingerprint
+        with fingerprint_lock(fingerprint):  # callers on this machine take turns
+            snapshot = cls._drive_create(client, create_flow(params, fingerprint), do_sleep)
         return cls(client, snapshot, sleep=sleep, now=now)
 
     @staticmethod
@@ -328,22 +348,7 @@ class FineTuneJob:
         try:
             command = next(flow)
             while True:
-                if isinstance(command, Find):
-                    page = client.fine_tuning.jobs.list(metadata=command.metadata, limit=10)
-                    command = flow.send(list(page.data))
-                elif isinstance(command, Sleep):
-                    sleep(command.seconds)
-                    command = flow.send(None)
-                elif isinstance(command, Create):
-                    try:
-                        result: Any = once.fine_tuning.jobs.create(**command.params)
-                    except Exception as exc:  # noqa: BLE001 - classified, then re-raised by the flow
-                        result = CreateFailed(
-                            exc, classify(exc, operation="create", now=time.time())
-                        )
-                    command = flow.send(result)
-                else:  # pragma: no cover - the flow yields nothing else
-                    raise TypeError(f"unexpected command {command!r}")
+                command = flow.send(_carry_out(once, command, sleep))
         except StopIteration as stop:
             job: FineTuningJob = stop.value
             return job
@@ -476,7 +481,10 @@ class FineTuneJob:
                     outcome = Fetched(raw.parse(), _poll_after(raw.headers))
                     self.snapshot = outcome.job
                     if on_event is not None:
-                        for event in self._drain():
+                        # Past an event only once handed out: if on_event raises, the rest
+                        # of the page comes with the next wait().
+                        for event in self._drain(self._cursor):
+                            self._cursor.advance(event)
                             on_event(event)
                 except Exception as exc:  # noqa: BLE001 - classified, then re-raised by the flow
                     outcome = FetchFailed(exc, classify(exc, operation="retrieve", now=time.time()))
@@ -487,8 +495,9 @@ class FineTuneJob:
 
     # --- events, metrics, checkpoints ------------------------------------------------------
 
-    def _drain(self, cursor: EventCursor | None = None) -> builtins.list[Event]:
-        events = _drain_all(self.client, self.id, cursor or self._cursor)
+    def _drain(self, cursor: EventCursor) -> builtins.list[Event]:
+        """The new events (oldest first); the cursor moves past each only when told (`advance`)."""
+        events = _drain_all(self.client, self.id, cursor)
         for event in events:
             if isinstance(event, MetricsEvent):
                 self._last_metrics = event
@@ -521,7 +530,9 @@ class FineTuneJob:
                 self._sleep(delay)
                 continue
             errors = 0
-            yield from new
+            for event in new:  # past an event once handed out, as wait() does
+                cursor.advance(event)
+                yield event
             if not follow or (self.status in TERMINAL and not new):
                 return
             looks += 1
@@ -536,7 +547,8 @@ class FineTuneJob:
         Added in 0.1.0.
         """
         self.refresh()
-        self._drain(self._progress_cursor)
+        for event in self._drain(self._progress_cursor):
+            self._progress_cursor.advance(event)
         last = self._last_metrics
         finish = self.snapshot.estimated_finish
         return Progress(
@@ -570,6 +582,73 @@ class FineTuneJob:
         return list(self.client.fine_tuning.jobs.checkpoints.list(self.id))
 
 
+def _failed(exc: Exception, operation: str) -> CallFailed:
+    return CallFailed(exc, classify(exc, operation=operation, now=time.time()))
+
+
+def _carry_out(
+    once: OpenAI, command: ListJobs | Create | Cancel | Sleep | Warn, sleep: Callable[[float], None]
+) -> Any:
+    """Carry out one command of a create flow (SDK retries off); return what goes back to it."""
+    result: Any = None
+    if isinstance(command, ListJobs):
+        try:
+            page = once.fine_tuning.jobs.list(**_list_kwargs(command))
+            result = JobsPage(list(page.data), page.has_more)
+        except Exception as exc:  # noqa: BLE001 - classified, then handled by the flow
+            result = _failed(exc, "list")
+    elif isinstance(command, Create):
+        try:
+            result = once.fine_tuning.jobs.create(**command.params)
+        except Exception as exc:  # noqa: BLE001 - classified, then handled by the flow
+            result = _failed(exc, "create")
+    elif isinstance(command, Cancel):
+        try:
+            result = once.fine_tuning.jobs.cancel(command.job_id)
+        except Exception as exc:  # noqa: BLE001 - classified, then handled by the flow
+            result = _failed(exc, "cancel")
+    elif isinstance(command, Sleep):
+        sleep(command.seconds)
+    else:
+        warnings.warn(command.message, RuntimeWarning, stacklevel=4)
+    return result
+
+
+async def _acarry_out(
+    once: AsyncOpenAI, command: ListJobs | Create | Cancel | Sleep | Warn, sleep: AsyncSleep
+) -> Any:
+    """The async twin of `_carry_out`."""
+    result: Any = None
+    if isinstance(command, ListJobs):
+        try:
+            page = await once.fine_tuning.jobs.list(**_list_kwargs(command))
+            result = JobsPage(builtins.list(page.data), page.has_more)
+        except Exception as exc:  # noqa: BLE001 - classified, then handled by the flow
+            result = _failed(exc, "list")
+    elif isinstance(command, Create):
+        try:
+            result = await once.fine_tuning.jobs.create(**command.params)
+        except Exception as exc:  # noqa: BLE001 - classified, then handled by the flow
+            result = _failed(exc, "create")
+    elif isinstance(command, Cancel):
+        try:
+            result = await once.fine_tuning.jobs.cancel(command.job_id)
+        except Exception as exc:  # noqa: BLE001 - classified, then handled by the flow
+            result = _failed(exc, "cancel")
+    elif isinstance(command, Sleep):
+        await sleep(command.seconds)
+    else:
+        warnings.warn(command.message, RuntimeWarning, stacklevel=4)
+    return result
+
+
+def _list_kwargs(command: ListJobs) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"metadata": command.metadata, "limit": command.limit}
+    if command.after is not None:
+        kwargs["after"] = command.after
+    return kwargs
+
+
 def _retry_delay(exc: Exception, errors: int, policy: PollPolicy, *, follow: bool) -> float:
     """How long to wait before following again after `exc`; re-raises what can't be waited out."""
     c = classify(exc, operation="events", now=time.time())
@@ -588,7 +667,7 @@ def _drain_all(client: OpenAI, job_id: str, cursor: EventCursor) -> list[Event]:
             kwargs["after"] = command.after
         page = client.fine_tuning.jobs.list_events(job_id, **kwargs)
         command = cursor.feed(page.data, has_more=page.has_more)
-    return cursor.take()
+    return cursor.peek()
 
 
 def _upload_kwargs(options: UploadOptions | None) -> dict[str, Any]:
@@ -704,9 +783,9 @@ class AsyncFineTuneJob:
             else None
         )
         params = plan.request.params(training_file, validation_file)
-        snapshot = await cls._drive_create(
-            client, create_flow(params, plan.request.fingerprint), do_sleep
-        )
+        fingerprint = plan.request.fingerprint
+        async with afingerprint_lock(fingerprint):  # callers on this machine take turns
+            snapshot = await cls._drive_create(client, create_flow(params, fingerprint), do_sleep)
         return cls(client, snapshot, sleep=sleep, now=now)
 
     @staticmethod
@@ -717,22 +796,7 @@ class AsyncFineTuneJob:
         try:
             command = next(flow)
             while True:
-                if isinstance(command, Find):
-                    page = await client.fine_tuning.jobs.list(metadata=command.metadata, limit=10)
-                    command = flow.send(builtins.list(page.data))
-                elif isinstance(command, Sleep):
-                    await sleep(command.seconds)
-                    command = flow.send(None)
-                elif isinstance(command, Create):
-                    try:
-                        result: Any = await once.fine_tuning.jobs.create(**command.params)
-                    except Exception as exc:  # noqa: BLE001 - classified, then re-raised by the flow
-                        result = CreateFailed(
-                            exc, classify(exc, operation="create", now=time.time())
-                        )
-                    command = flow.send(result)
-                else:  # pragma: no cover
-                    raise TypeError(f"unexpected command {command!r}")
+                command = flow.send(await _acarry_out(once, command, sleep))
         except StopIteration as stop:
             job: FineTuningJob = stop.value
             return job
@@ -833,7 +897,8 @@ class AsyncFineTuneJob:
                     outcome = Fetched(raw.parse(), _poll_after(raw.headers))
                     self.snapshot = outcome.job
                     if on_event is not None:
-                        for event in await self._drain():
+                        for event in await self._drain(self._cursor):
+                            self._cursor.advance(event)
                             on_event(event)
                 except Exception as exc:  # noqa: BLE001 - classified, then re-raised by the flow
                     outcome = FetchFailed(exc, classify(exc, operation="retrieve", now=time.time()))
@@ -849,8 +914,9 @@ class AsyncFineTuneJob:
             now=self._now,
         )
 
-    async def _drain(self, cursor: EventCursor | None = None) -> builtins.list[Event]:
-        events = await _adrain_all(self.client, self.id, cursor or self._cursor)
+    async def _drain(self, cursor: EventCursor) -> builtins.list[Event]:
+        """The new events (oldest first); the cursor moves past each only when told (`advance`)."""
+        events = await _adrain_all(self.client, self.id, cursor)
         for event in events:
             if isinstance(event, MetricsEvent):
                 self._last_metrics = event
@@ -876,7 +942,8 @@ class AsyncFineTuneJob:
                 await self._sleep(delay)
                 continue
             errors = 0
-            for event in new:
+            for event in new:  # past an event once handed out, as wait() does
+                cursor.advance(event)
                 yield event
             if not follow or (self.status in TERMINAL and not new):
                 return
@@ -892,7 +959,8 @@ class AsyncFineTuneJob:
         Added in 0.1.0.
         """
         await self.refresh()
-        await self._drain(self._progress_cursor)
+        for event in await self._drain(self._progress_cursor):
+            self._progress_cursor.advance(event)
         last = self._last_metrics
         finish = self.snapshot.estimated_finish
         return Progress(
@@ -936,4 +1004,4 @@ async def _adrain_all(client: AsyncOpenAI, job_id: str, cursor: EventCursor) -> 
             kwargs["after"] = command.after
         page = await client.fine_tuning.jobs.list_events(job_id, **kwargs)
         command = cursor.feed(page.data, has_more=page.has_more)
-    return cursor.take()
+    return cursor.peek()

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import openai
 
+from finetune_kit._core.errors import classify, incompatible
 from finetune_kit._core.names import ModelName, parse_model_name
 from finetune_kit.azure import Deployment, TokenSource, deploy
 from finetune_kit.dataset.catalog import SHUTDOWN_DATES, base_model
-from finetune_kit.exceptions import ModelRetirementWarning
+from finetune_kit.exceptions import ModelRetirementWarning, RateLimitedError
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
@@ -30,6 +31,8 @@ __all__ = ["AsyncTunedModel", "TunedModel"]
 READY_TIMEOUT = 600.0
 """How long `chat` keeps retrying the "model not found" a new model answers at first."""
 WARN_WITHIN_DAYS = 30
+RATE_LIMIT_RETRIES = 5
+"""How many times `chat` waits out a rate limit (its Retry-After, of any size) and tries again."""
 
 
 def _messages(prompt: str | Sequence[dict[str, Any]], system: str | None) -> list[Any]:
@@ -50,6 +53,42 @@ def _ready_delays(timeout: float) -> list[float]:
         total += step
         delay = min(delay * 2, 60.0)
     return delays
+
+
+class _Retry:
+    """What `chat` does after a failed call: the same for sync and async, free of I/O."""
+
+    def __init__(self, ready_timeout: float) -> None:
+        self.ready = _ready_delays(ready_timeout)
+        self.limited = 0
+
+    def delay(self, exc: openai.OpenAIError, now: float) -> float:
+        """Seconds to wait before calling again; raises what can't be waited out.
+
+        "Model not found" is waited out while a new model may not be served yet (then raised
+        as the SDK's `NotFoundError`); a rate limit `RATE_LIMIT_RETRIES` times, honouring a
+        Retry-After of any size (the SDK gives up on one over 120 s), then `RateLimitedError`.
+        """
+        c = classify(exc, operation="chat", now=now)  # removes echoed keys first
+        if isinstance(exc, openai.NotFoundError) and c.translated is None:
+            if not self.ready:
+                raise exc
+            return self.ready.pop(0)
+        if isinstance(c.translated, RateLimitedError) and c.transient:
+            self.limited += 1
+            if self.limited <= RATE_LIMIT_RETRIES:
+                return c.retry_after or min(60.0, 5.0 * 2 ** (self.limited - 1))
+        if c.translated is not None:
+            raise c.translated from exc
+        raise exc
+
+
+def _completion(response: object, client: object) -> ChatCompletion:
+    """The response, if it is one: an endpoint that answers a web page returns a `str`."""
+    if isinstance(response, str):
+        url = f"{str(getattr(client, 'base_url', '')).rstrip('/')}/chat/completions"
+        raise incompatible(url, status=200, content_type="text/html" if "<" in response else None)
+    return response  # type: ignore[return-value]
 
 
 def _published_date(name: ModelName) -> str | None:
@@ -149,7 +188,9 @@ class TunedModel:
         """Ask the model; return the SDK's `ChatCompletion`.
 
         Right after its job succeeds a model may answer 404 for a few minutes: that is retried
-        (5 s, 10 s... up to `ready_timeout`). Any chat-completions parameter passes through.
+        (5 s, 10 s... up to `ready_timeout`). A rate limit is waited out too, honouring the
+        provider's Retry-After whatever its size, up to `RATE_LIMIT_RETRIES` times. Any
+        chat-completions parameter passes through.
 
         Args:
             prompt: A user message, or a list of messages.
@@ -157,21 +198,24 @@ class TunedModel:
             ready_timeout: How long to retry "model not found" (0: not at all).
             **params: `temperature`, `max_completion_tokens`, `tools`...
 
+        Raises:
+            RateLimitedError: Still rate-limited after `RATE_LIMIT_RETRIES` waits.
+            IncompatibleEndpointError: The endpoint answered a web page, not the API.
+            openai.NotFoundError: Still not found after `ready_timeout`.
+
         Added in 0.1.0.
         """
         messages = _messages(prompt, system)
-        for delay in [*_ready_delays(ready_timeout), None]:
+        retry = _Retry(ready_timeout)
+        while True:
             try:
-                response: ChatCompletion = self.client.chat.completions.create(
+                response = self.client.chat.completions.create(
                     model=self.id, messages=messages, **params
                 )
-            except openai.NotFoundError:  # noqa: PERF203 - the retry loop is the point
-                if delay is None:
-                    raise
-                self._sleep(delay)
+            except openai.OpenAIError as exc:  # noqa: PERF203 - the retry loop is the point
+                self._sleep(retry.delay(exc, self._now()))
             else:
-                return response
-        raise AssertionError("unreachable")  # pragma: no cover
+                return _completion(response, self.client)
 
     @property
     def shutdown_date(self) -> dt.date | None:
@@ -278,18 +322,16 @@ class AsyncTunedModel:
         Added in 0.1.0.
         """
         messages = _messages(prompt, system)
-        for delay in [*_ready_delays(ready_timeout), None]:
+        retry = _Retry(ready_timeout)
+        while True:
             try:
-                response: ChatCompletion = await self.client.chat.completions.create(
+                response = await self.client.chat.completions.create(
                     model=self.id, messages=messages, **params
                 )
-            except openai.NotFoundError:  # noqa: PERF203 - the retry loop is the point
-                if delay is None:
-                    raise
-                await self._sleep(delay)
+            except openai.OpenAIError as exc:  # noqa: PERF203 - the retry loop is the point
+                await self._sleep(retry.delay(exc, self._now()))
             else:
-                return response
-        raise AssertionError("unreachable")  # pragma: no cover
+                return _completion(response, self.client)
 
     async def shutdown_date(self) -> dt.date | None:
         """When the model stops serving (see `TunedModel.shutdown_date`); a method here.

@@ -27,7 +27,7 @@ from finetune_kit.dataset.catalog import price_for
 from finetune_kit.dataset.cost import estimate_cost
 from finetune_kit.dataset.encodings import ENCODINGS, get_encoding
 from finetune_kit.exceptions import EncodingUnavailableError
-from tests.conftest import ELLE, SHARED_DATA
+from tests.conftest import ELLE, TEST_DATA
 from tests.dataset._helpers_tokens import (
     cookbook_tokens,
     documented_tokens,
@@ -36,7 +36,7 @@ from tests.dataset._helpers_tokens import (
 )
 from tests.offline import block_network
 
-TOY_CHAT = SHARED_DATA / "real" / "toy_chat_fine_tuning.jsonl"
+TOY_CHAT = TEST_DATA / "toy_chat_fine_tuning.jsonl"
 GPT_4O_MINI = "gpt-4o-mini-2024-07-18"
 AZURE_35 = "gpt-35-turbo-0125"
 

@@ -6,7 +6,7 @@ import base64
 import email.utils
 import hashlib
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -17,7 +17,18 @@ import pytest
 from openai.types import FileObject
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
-from finetune_kit._core.create import Create, CreateFailed, Find, Sleep, create_flow
+from finetune_kit._core.create import (
+    CallFailed,
+    Cancel,
+    Create,
+    CreateFlow,
+    JobsPage,
+    ListJobs,
+    Sleep,
+    Warn,
+    create_flow,
+    winner,
+)
 from finetune_kit._core.errors import Classified, classify, job_error, line_and_field, retry_after
 from finetune_kit._core.events import (
     EventCursor,
@@ -795,6 +806,21 @@ def test_to_job_event_message_with_empty_data() -> None:
     assert isinstance(to_job_event(event(1, data=None)), MessageEvent)
 
 
+def test_cursor_peek_moves_past_only_what_was_handed_out() -> None:
+    """`peek` gives the new events without moving; `advance` moves past one; what was not
+    handed out comes again with the next drain."""
+    cursor = EventCursor(page_size=10)
+    cursor.start()
+    cursor.feed([event(3), event(2), event(1)], has_more=False)
+    fresh = cursor.peek()
+    assert [e.id for e in fresh] == ids(1, 2, 3)
+    cursor.advance(fresh[0])
+    assert cursor.last_id == "ftevent-001"
+    assert cursor.start() == ListEvents(after=None, limit=10)
+    assert cursor.feed([event(4), event(3), event(2), event(1)], has_more=False) is None
+    assert [e.id for e in cursor.peek()] == ids(2, 3, 4)
+
+
 # --- create_flow ------------------------------------------------------------------------------
 
 FP = "0123456789abcdef0123456789abcdef"
@@ -803,23 +829,40 @@ PARAMS: dict[str, Any] = {
     "training_file": "file-1",
     "metadata": {FINGERPRINT_KEY: FP},
 }
+T0 = 1_793_491_200
 
 
-def mine(status: str, job_id: str = "ftjob-mine") -> FineTuningJob:
-    return job(status, job_id=job_id, metadata={FINGERPRINT_KEY: FP})
+def mine(status: str, job_id: str = "ftjob-mine", created_at: int = T0) -> FineTuningJob:
+    """A job with our fingerprint."""
+    made = job(status, job_id=job_id, metadata={FINGERPRINT_KEY: FP})
+    return made.model_copy(update={"created_at": created_at})
 
 
-def create_failed(error: Exception) -> CreateFailed:
-    return CreateFailed(error, classify(error, operation="create", now=NOW))
+def alien(job_id: str, created_at: int = T0) -> FineTuningJob:
+    """Someone else's job (another fingerprint), as a provider that ignores the filter lists."""
+    made = job("queued", job_id=job_id, metadata={FINGERPRINT_KEY: "f" * 32})
+    return made.model_copy(update={"created_at": created_at})
+
+
+def create_failed(error: Exception) -> CallFailed:
+    return CallFailed(error, classify(error, operation="create", now=NOW))
+
+
+def call_failed(error: Exception, operation: str) -> CallFailed:
+    return CallFailed(error, classify(error, operation=operation, now=NOW))
+
+
+def cancelled(snapshot: FineTuningJob) -> FineTuningJob:
+    return snapshot.model_copy(update={"status": "cancelled"})
 
 
 def test_create_reuses_an_existing_job() -> None:
     """A job already created from the same inputs is returned without any Create."""
     flow = create_flow(PARAMS, FP)
     command = next(flow)
-    assert command == Find(FP)
-    assert isinstance(command, Find)
-    assert command.metadata == {FINGERPRINT_KEY: FP}
+    assert command == ListJobs(FP)
+    assert isinstance(command, ListJobs)
+    assert (command.metadata, command.after, command.limit) == ({FINGERPRINT_KEY: FP}, None, 100)
     existing = mine("running")
     assert finish(flow, [existing]) is existing
 
@@ -834,40 +877,44 @@ def test_create_reuses_any_job_that_did_not_end_badly(status: str) -> None:
 
 
 def test_create_does_not_reuse_failed_or_cancelled_jobs() -> None:
-    """Failed and cancelled jobs are not reused: a new job is created."""
+    """Failed and cancelled jobs are not reused: a new job is created, and settled on."""
     flow = create_flow(PARAMS, FP)
     next(flow)
-    assert flow.send([mine("failed", "ftjob-a"), mine("cancelled", "ftjob-b")]) == Create(PARAMS)
+    old = [mine("failed", "ftjob-a", T0 - 9), mine("cancelled", "ftjob-b", T0 - 8)]
+    assert flow.send(old) == Create(PARAMS)
     created = mine("validating_files", "ftjob-new")
-    assert finish(flow, created) is created
+    assert flow.send(created) == ListJobs(FP)
+    # The settling look stops at the first job the first look saw: ftjob-b, ftjob-a unsent.
+    assert finish(flow, JobsPage([created, old[1]], has_more=True)) is created
 
 
 def test_create_ignores_jobs_of_another_fingerprint() -> None:
     """A listed job without our fingerprint (a filter the provider ignored) is not adopted."""
     flow = create_flow(PARAMS, FP)
     next(flow)
-    others = [
-        job("running", job_id="ftjob-other", metadata={FINGERPRINT_KEY: "f" * 32}),
-        job("running", job_id="ftjob-none"),
-    ]
+    others = [alien("ftjob-other"), job("running", job_id="ftjob-none")]
     assert flow.send(others) == Create(PARAMS)
 
 
-def test_create_first_reusable_job_wins() -> None:
-    """Of several matches (newest first), the first usable one is returned."""
+def test_create_earliest_live_job_wins_and_later_ones_are_cancelled() -> None:
+    """Of several live matches, the earliest created is returned; a later one that has not
+    started to train is cancelled (whoever created it); failed ones are left alone."""
     flow = create_flow(PARAMS, FP)
     next(flow)
-    newest = mine("queued", "ftjob-new")
-    assert finish(flow, [mine("failed", "ftjob-x"), newest, mine("running", "ftjob-old")]) is newest
+    newest = mine("queued", "ftjob-new", T0 + 5)
+    old = mine("running", "ftjob-old", T0)
+    assert flow.send([mine("failed", "ftjob-x", T0 + 9), newest, old]) == Cancel("ftjob-new")
+    assert finish(flow, cancelled(newest)) is old
 
 
 def test_create_success_first_time() -> None:
-    """Nothing found, one Create, and its job is returned."""
+    """Nothing found, one Create, one look to settle, and its job is returned."""
     flow = create_flow(PARAMS, FP)
     next(flow)
     assert flow.send([]) == Create(PARAMS)
     created = mine("validating_files")
-    assert finish(flow, created) is created
+    assert flow.send(created) == ListJobs(FP)
+    assert finish(flow, [created]) == created
 
 
 @pytest.mark.parametrize(
@@ -883,7 +930,7 @@ def test_create_ambiguous_failure_finds_the_job(error: Exception) -> None:
     flow = create_flow(PARAMS, FP)
     commands: list[object] = [next(flow), flow.send([])]
     commands.append(flow.send(create_failed(error)))
-    assert commands == [Find(FP), Create(PARAMS), Find(FP)]
+    assert commands == [ListJobs(FP), Create(PARAMS), ListJobs(FP)]
     created = mine("validating_files")
     assert finish(flow, [created]) is created
 
@@ -898,22 +945,24 @@ def test_create_ambiguous_failure_not_found_sleeps_and_retries() -> None:
     commands.append(flow.send(create_failed(timeout_error())))
     commands.append(flow.send([]))
     commands.append(flow.send(None))
+    created = mine("queued")
+    commands.append(flow.send(created))
     assert commands == [
-        Find(FP),
+        ListJobs(FP),
         Create(PARAMS),
-        Find(FP),
+        ListJobs(FP),
         Sleep(2.0),
         Create(PARAMS),
-        Find(FP),
+        ListJobs(FP),
         Sleep(4.0),
         Create(PARAMS),
+        ListJobs(FP),
     ]
-    created = mine("queued")
-    assert finish(flow, created) is created
+    assert finish(flow, [created]) is created
 
 
 def test_create_rate_limit_sleeps_retry_after_without_finding() -> None:
-    """A plain 429 is not ambiguous: no Find, sleep its Retry-After, create again."""
+    """A plain 429 is not ambiguous: no look, sleep its Retry-After, create again."""
     flow = create_flow(PARAMS, FP)
     next(flow)
     flow.send([])
@@ -960,7 +1009,7 @@ def test_create_untranslated_client_error_reraised() -> None:
 
 
 def test_create_attempts_exhausted_raises_the_last_error() -> None:
-    """With `attempts=3` and every create failing, the third error is raised after its Find."""
+    """With `attempts=3` and every create failing, the third error is raised after its look."""
     errors = [server_error() for _ in range(3)]
     flow = create_flow(PARAMS, FP, attempts=3, backoff=1.0)
     commands: list[object] = [next(flow), flow.send([])]
@@ -972,15 +1021,15 @@ def test_create_attempts_exhausted_raises_the_last_error() -> None:
     commands.append(flow.send(None))
     commands.append(flow.send(create_failed(errors[2])))
     assert commands == [
-        Find(FP),
+        ListJobs(FP),
         Create(PARAMS),
-        Find(FP),
+        ListJobs(FP),
         Sleep(1.0),
         Create(PARAMS),
-        Find(FP),
+        ListJobs(FP),
         Sleep(2.0),
         Create(PARAMS),
-        Find(FP),
+        ListJobs(FP),
     ]
     with pytest.raises(openai.InternalServerError) as info:
         flow.send([])
@@ -999,6 +1048,240 @@ def test_create_rate_limits_exhausted_raise_rate_limited_error() -> None:
         flow.send(create_failed(errors[1]))
     assert info.value.__cause__ is errors[1]
     assert info.value.retry_after == 3.0
+
+
+# --- concurrent creators: settling on one job -------------------------------------------------
+
+
+def _created(status: str = "validating_files") -> tuple[CreateFlow, FineTuningJob]:
+    """A flow that looked (nothing), created `ftjob-mine` and now asks to settle."""
+    flow = create_flow(PARAMS, FP)
+    next(flow)
+    assert flow.send([]) == Create(PARAMS)
+    created = mine(status)
+    assert flow.send(created) == ListJobs(FP)
+    return flow, created
+
+
+def test_settle_ours_lost_same_second_is_cancelled_and_the_winner_adopted() -> None:
+    """A rival created in the same second but listed after ours (newest first: created before
+    it) wins: ours, not started, is cancelled, and the caller is handed the rival."""
+    flow, created = _created()
+    rival = mine("validating_files", "ftjob-rival")
+    assert flow.send([created, rival]) == Cancel("ftjob-mine")
+    assert finish(flow, cancelled(created)) is rival
+
+
+def test_settle_ours_won_the_later_rival_is_cancelled() -> None:
+    """A rival created after ours (listed before it) loses: it is cancelled, ours returned."""
+    flow, created = _created()
+    rival = mine("queued", "ftjob-rival")
+    assert flow.send([rival, created]) == Cancel("ftjob-rival")
+    assert finish(flow, cancelled(rival)) == created
+
+
+def test_settle_created_at_decides_before_the_listing_order() -> None:
+    """An earlier `created_at` wins even when a provider lists it first."""
+    flow, created = _created()
+    rival = mine("queued", "ftjob-rival", T0 - 1)
+    assert flow.send([rival, created]) == Cancel("ftjob-mine")
+    assert finish(flow, cancelled(created)) is rival
+
+
+def test_settle_ignores_cancelled_and_other_fingerprints() -> None:
+    """A rival already cancelled (by its own caller) and aliens are no contenders."""
+    flow, created = _created()
+    listed = [alien("ftjob-alien", T0 - 5), created, cancelled(mine("queued", "ftjob-rival"))]
+    assert finish(flow, listed) == created
+
+
+def test_settle_with_a_provider_that_ignores_the_filter_stops_at_what_was_seen() -> None:
+    """The first look pages through everything listed (aliens too); the settling look stops at
+    the first job the first one saw: one page, aliens never adopted nor cancelled."""
+    flow = create_flow(PARAMS, FP)
+    assert next(flow) == ListJobs(FP)
+    first = [alien(f"ftjob-a{i}", T0 - i) for i in range(1, 4)]
+    assert flow.send(JobsPage(first[:2], has_more=True)) == ListJobs(FP, after="ftjob-a2")
+    assert flow.send(JobsPage(first[2:], has_more=False)) == Create(PARAMS)
+    created = mine("validating_files")
+    assert flow.send(created) == ListJobs(FP)
+    rival = mine("validating_files", "ftjob-rival")
+    settle = JobsPage([alien("ftjob-b"), created, rival, first[0]], has_more=True)
+    assert flow.send(settle) == Cancel("ftjob-mine")
+    assert finish(flow, cancelled(created)) is rival
+
+
+def test_look_pages_at_most_max_pages() -> None:
+    """A provider that ignores the filter makes the look page; it stops after `max_pages`."""
+    flow = create_flow(PARAMS, FP, max_pages=2)
+    next(flow)
+    assert flow.send(JobsPage([alien("ftjob-a1")], has_more=True)) == ListJobs(FP, "ftjob-a1")
+    assert flow.send(JobsPage([alien("ftjob-a2")], has_more=True)) == Create(PARAMS)
+
+
+def test_look_pages_on_while_has_more_is_missing() -> None:
+    """A provider that leaves `has_more` out: paging goes on until an empty page."""
+    flow = create_flow(PARAMS, FP)
+    next(flow)
+    assert flow.send(JobsPage([alien("ftjob-a1")], has_more=None)) == ListJobs(FP, "ftjob-a1")
+    assert flow.send(JobsPage([], has_more=None)) == Create(PARAMS)
+
+
+def test_look_failure_is_retried_then_raised() -> None:
+    """A failed page (500) is asked again after 2 s, 4 s...; after `attempts` it is raised."""
+    errors = [server_error() for _ in range(3)]
+    flow = create_flow(PARAMS, FP, attempts=3)
+    next(flow)
+    assert flow.send(call_failed(errors[0], "list")) == Sleep(2.0)
+    assert flow.send(None) == ListJobs(FP)
+    assert flow.send(call_failed(errors[1], "list")) == Sleep(4.0)
+    assert flow.send(None) == ListJobs(FP)
+    with pytest.raises(openai.InternalServerError) as info:
+        flow.send(call_failed(errors[2], "list"))
+    assert info.value is errors[2]
+
+
+def test_look_failure_mid_paging_asks_the_same_page_again() -> None:
+    """A failed second page is asked again (same `after`), not skipped."""
+    flow = create_flow(PARAMS, FP)
+    next(flow)
+    assert flow.send(JobsPage([alien("ftjob-a1")], has_more=True)) == ListJobs(FP, "ftjob-a1")
+    assert flow.send(call_failed(timeout_error(), "list")) == Sleep(2.0)
+    assert flow.send(None) == ListJobs(FP, "ftjob-a1")
+
+
+def test_look_client_error_is_raised_at_once() -> None:
+    """A 400 on the look is no fault to wait out: raised unchanged."""
+    error = bad_request("Invalid 'metadata'.", "invalid_value", "metadata")
+    flow = create_flow(PARAMS, FP)
+    next(flow)
+    with pytest.raises(openai.BadRequestError) as info:
+        flow.send(call_failed(error, "list"))
+    assert info.value is error
+
+
+def test_settle_cancel_failing_with_500_is_retried_after_a_new_look() -> None:
+    """A cancel that fails (500): wait 2 s, look again, cancel again; then the winner."""
+    flow, created = _created()
+    rival = mine("queued", "ftjob-rival")
+    assert flow.send([created, rival]) == Cancel("ftjob-mine")
+    assert flow.send(call_failed(server_error(), "cancel")) == Sleep(2.0)
+    assert flow.send(None) == ListJobs(FP)
+    assert flow.send([created, rival]) == Cancel("ftjob-mine")
+    assert finish(flow, cancelled(created)) is rival
+
+
+def test_settle_cancel_refused_as_already_cancelled_looks_again_at_once() -> None:
+    """A 400 on cancel (another caller cancelled it first): no wait, the new look shows it
+    cancelled, and the winner is returned without another cancel."""
+    flow, created = _created()
+    rival = mine("queued", "ftjob-rival")
+    assert flow.send([created, rival]) == Cancel("ftjob-mine")
+    refused = bad_request("Job ftjob-mine is cancelled.", "invalid_job_state")
+    assert flow.send(call_failed(refused, "cancel")) == ListJobs(FP)
+    assert finish(flow, [cancelled(created), rival]) is rival
+
+
+def test_settle_a_duplicate_already_training_is_warned_about_not_cancelled() -> None:
+    """A losing duplicate that already trains is not cancelled, but never left silently."""
+    flow, created = _created("running")
+    rival = mine("queued", "ftjob-rival", T0 - 1)
+    assert flow.send([created, rival]) == Warn(
+        "fine-tuning job ftjob-mine duplicates ftjob-rival (same inputs) and is already "
+        "running, so it was not cancelled: cancel it if you don't want both"
+    )
+    assert finish(flow, None) is rival
+
+
+def test_settle_gives_up_cancelling_with_a_warning() -> None:
+    """A cancel that fails every round: after `attempts` rounds a warning, and the winner."""
+    flow = create_flow(PARAMS, FP, attempts=2)
+    next(flow)
+    flow.send([])
+    created = mine("queued")
+    flow.send(created)
+    rival = mine("queued", "ftjob-rival")
+    denied = call_failed(permission_denied(), "cancel")
+    assert flow.send([created, rival]) == Cancel("ftjob-mine")
+    assert flow.send(denied) == ListJobs(FP)
+    assert flow.send([created, rival]) == Cancel("ftjob-mine")
+    assert flow.send(denied) == Warn(
+        "could not cancel the duplicate fine-tuning job(s) ftjob-mine of ftjob-rival (same "
+        "inputs): cancel them if you don't want them to train"
+    )
+    assert finish(flow, None) is rival
+
+
+def test_settle_ours_not_listed_yet_counts_as_the_newest() -> None:
+    """A listing that lags (ours missing) puts ours last in line: an earlier rival wins..."""
+    flow, created = _created()
+    rival = mine("queued", "ftjob-rival")
+    assert flow.send([rival]) == Cancel("ftjob-mine")
+    assert finish(flow, cancelled(created)) is rival
+
+
+def test_settle_ours_not_listed_and_alone_is_returned() -> None:
+    """...and alone, ours is the one."""
+    flow, created = _created()
+    assert finish(flow, []) is created
+
+
+def test_settle_ours_failed_at_once_is_returned() -> None:
+    """Ours failed already and nothing else is alive: ours (failed) is returned, not retried."""
+    flow, _ = _created()
+    failed_now = mine("failed")
+    assert finish(flow, [failed_now]) is failed_now
+
+
+def test_winner_is_the_earliest_then_the_last_listed() -> None:
+    """`winner`: lowest `created_at`; ties go to the one listed last (created first)."""
+    a, b, c = mine("queued", "ftjob-a", T0), mine("queued", "ftjob-b", T0), mine("queued", "c")
+    assert winner([a, b]) is b
+    assert winner([b, a]) is a
+    assert winner([c.model_copy(update={"created_at": T0 - 1}), a, b]).id == "c"
+
+
+def settle(flow: CreateFlow, command: Any, answer: Callable[[Any], Any]) -> str:
+    """Run `flow` to its end, `answer` answering each command; the id it returns."""
+    try:
+        while True:
+            command = flow.send(answer(command))
+    except StopIteration as stop:
+        job_: FineTuningJob = stop.value
+        return job_.id
+
+
+def test_interleaved_creators_settle_on_one_job() -> None:
+    """Three callers look (nothing), then all create, then settle one after the other against
+    one consistent job list: exactly one job is left alive, and all three are handed it."""
+    jobs: list[FineTuningJob] = []  # the provider's jobs, oldest first
+    flows = [create_flow(PARAMS, FP) for _ in range(3)]
+    commands: list[Any] = [next(f) for f in flows]
+
+    def listing() -> list[FineTuningJob]:
+        return list(reversed(jobs))
+
+    def answer(command: Any) -> Any:
+        if isinstance(command, ListJobs):
+            return listing()
+        if isinstance(command, Create):
+            jobs.append(mine("validating_files", f"ftjob-{len(jobs)}"))
+            return jobs[-1]
+        assert isinstance(command, Cancel)
+        index = next(i for i, j in enumerate(jobs) if j.id == command.job_id)
+        jobs[index] = cancelled(jobs[index])
+        return jobs[index]
+
+    commands = [f.send(listing()) for f in flows]  # every look found nothing
+    assert commands == [Create(PARAMS)] * 3
+    commands = [f.send(answer(c)) for f, c in zip(flows, commands, strict=True)]  # all create
+    handed = [settle(flow, command, answer) for flow, command in zip(flows, commands, strict=True)]
+    assert handed == ["ftjob-0"] * 3
+    assert [(j.id, j.status) for j in jobs] == [
+        ("ftjob-0", "validating_files"),
+        ("ftjob-1", "cancelled"),
+        ("ftjob-2", "cancelled"),
+    ]
 
 
 # --- retry_after ------------------------------------------------------------------------------

@@ -255,7 +255,7 @@ async def test_create_retries_server_errors_before_the_work(
     await h.create()
     assert len(sim.jobs) == 1
     assert sim.calls["jobs.create"] == 4
-    assert sim.calls["jobs.list"] == 4
+    assert sim.calls["jobs.list"] == 5  # the first look, one after each 500, one to settle
     assert h.sleeps.delays[-3:] == [2.0, 4.0, 8.0]
 
 
@@ -378,7 +378,7 @@ async def test_api_key_never_leaks(
     with pytest.raises(DailyJobLimitError) as daily:
         await h.create()
     keep(daily.value)
-    sim.faults.timeout("jobs.list", times=3)
+    sim.faults.timeout("jobs.list", times=5)  # every one of the look's 5 attempts
     with pytest.raises(openai.APITimeoutError) as timeout:
         await h.create()
     keep(timeout.value)
@@ -486,20 +486,19 @@ async def test_create_request_with_seed_and_training_type(
 
 
 async def test_look_up_by_fingerprint(wire: tuple[Simulator, respx.MockRouter, Harness]) -> None:
-    """Before creating, jobs are listed with `metadata[ftk_fingerprint]=<the fingerprint>`."""
+    """Jobs are listed with `metadata[ftk_fingerprint]=<the fingerprint>`: to look before
+    creating, and to settle with concurrent creators after."""
     _, router, h = wire
     await h.create()
     (post,) = _requests(router, "POST", "fine_tuning/jobs")
     fingerprint = _body(post)["metadata"][FINGERPRINT_KEY]
-    (lookup,) = _requests(router, "GET", "fine_tuning/jobs")
-    assert sorted(lookup.url.params.multi_items()) == [
-        ("limit", "10"),
-        (f"metadata[{FINGERPRINT_KEY}]", fingerprint),
-    ]
+    lookups = _requests(router, "GET", "fine_tuning/jobs")
+    assert [sorted(lookup.url.params.multi_items()) for lookup in lookups] == [
+        [("limit", "100"), (f"metadata[{FINGERPRINT_KEY}]", fingerprint)]
+    ] * 2
     paths = [(c.request.method, c.request.url.path) for c in router.calls]
-    assert paths.index(("GET", "/v1/fine_tuning/jobs")) < paths.index(
-        ("POST", "/v1/fine_tuning/jobs")
-    )
+    jobs = [p for p in paths if p[1] == "/v1/fine_tuning/jobs"]
+    assert [m for m, _ in jobs] == ["GET", "POST", "GET"]
 
 
 async def test_create_is_sent_once_per_attempt(
@@ -514,7 +513,7 @@ async def test_create_is_sent_once_per_attempt(
     job_calls = [
         c.request.method for c in router.calls if c.request.url.path == "/v1/fine_tuning/jobs"
     ]
-    assert job_calls == ["GET", "POST", "GET", "POST", "GET", "POST"]
+    assert job_calls == ["GET", "POST", "GET", "POST", "GET", "POST", "GET"]
     assert len(sim.jobs) == 1
     assert sdk_waits == []
 

@@ -40,8 +40,8 @@ def test_tuned_beats_base_on_held_out_references(trained: tuple[Simulator, str])
     )
     assert result.models == [BASE, tuned]
     assert len(result.rows) == 10
-    assert result.summaries[tuned].pass_rates["exact"][0] == 1.0
-    assert result.summaries[BASE].pass_rates["exact"][0] == 0.0
+    assert result.summaries[tuned].pass_rates["exact"] == (1.0, 1.0, 1.0)
+    assert result.summaries[BASE].pass_rates["exact"] == (0.0, 0.0, 0.0)
     assert result.best("exact") == tuned
     assert result.rows[0].reference is not None
     assert result.rows[0].answers[tuned].output == result.rows[0].reference
@@ -252,7 +252,9 @@ def test_judge_against_a_reference_model_keeps_reasons(trained: tuple[Simulator,
         graders={"judge": judge},
         reference_model=BASE,
     )
-    assert result.summaries[tuned].mean_scores["judge"][0] == 1.0
+    assert result.summaries[tuned].mean_scores["judge"] == (1.0, 1.0, 1.0)
+    # The reference model is not graded against itself: no rate, not 0%.
+    assert result.summaries[BASE].mean_scores == {"judge": None}
     assert result.rows[0].answers[tuned].reasons == {"judge": "a limerick, as asked"}
     assert result.rows[0].answers[BASE].grades == {}
     with pytest.raises(ConfigurationError, match="not one of the models"):

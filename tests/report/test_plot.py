@@ -12,6 +12,7 @@ import pytest
 
 from finetune_kit import MetricPoint
 from finetune_kit.exceptions import ConfigurationError
+from finetune_kit.report import plot as plot_module
 from finetune_kit.report import plot_metrics
 from tests.report._helpers import Trained
 
@@ -43,6 +44,32 @@ def test_png_of_a_training_run(trained: Trained, tmp_path: Path) -> None:
     )
     assert written == target
     assert png_size(target.read_bytes()) == (803, 517)
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(803, 251), (804, 253), (805, 402), (1003, 406), (1606, 1004), (801, 809), (1201, 1001)],
+)
+def test_png_size_is_exact(width: int, height: int, tmp_path: Path) -> None:
+    """Any size gives exactly that many pixels. matplotlib before 3.11 truncates the canvas size,
+    and 803 px at 100 dpi is 8.03 in, which times 100 is 802.999...: such sizes lost a pixel."""
+    points = [MetricPoint(step=s, train_loss=1 / s, valid_loss=1.5 / s) for s in range(1, 9)]
+    target = plot_metrics(
+        points, tmp_path / "size.png", checkpoints=[4], width=width, height=height
+    )
+    assert png_size(target.read_bytes()) == (width, height)
+
+
+def test_canvas_size_truncates_to_the_pixels_asked_for() -> None:
+    """For every size up to 10,000 px, the figure's size in inches times the dpi truncates (as
+    matplotlib 3.8 to 3.10 do) to that many pixels, and overshoots by a rounding error at most."""
+    dpi = plot_module._DPI
+    wrong = [
+        n
+        for n in range(240, 10_001)
+        if int(plot_module._inches(n) * dpi) != n or plot_module._inches(n) * dpi - n > 1e-9
+    ]
+    assert wrong == []
 
 
 def test_png_default_size(trained: Trained, tmp_path: Path) -> None:

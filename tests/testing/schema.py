@@ -1,11 +1,15 @@
 """The official OpenAPI document of the API, as a JSON-schema validator for the simulator's bodies.
 
-The document is `openai-openapi-subset.json` (OpenAPI 3.1, so JSON Schema 2020-12) from the shared
-reference folder. Two things are adjusted, both named here and nowhere else:
+The document is `tests/data/openai-openapi-subset.json` (OpenAPI 3.1, so JSON Schema 2020-12),
+copied from openai/openai-openapi (MIT; see tests/data/README.md). Three things are adjusted, all
+named here and nowhere else:
 
 - `exclusiveMinimum: true` (next to `minimum`) is OpenAPI 3.0 spelling that survived in the 3.1
   document; in 2020-12 it reads as "greater than 1", which would reject a learning-rate
   multiplier of 0.5. It is rewritten to the 3.1 meaning, `exclusiveMinimum: <minimum>`.
+- `nullable: true` is OpenAPI 3.0 spelling too (the stream chunk's `finish_reason`, `logprobs`
+  and `usage` use it); 2020-12 ignores it, so null would fail `type`. It is rewritten to
+  `anyOf: [<the schema>, {type: null}]`.
 - `OPEN_ENUM_EXCEPTIONS`: status values the API sends that the spec's closed enums lack.
 """
 
@@ -29,15 +33,10 @@ __all__ = [
     "problems",
     "response_schema",
     "spec",
+    "stream_chunk_schema",
 ]
 
-SPEC_PATH = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "reference"
-    / "openapi"
-    / "openai-openapi-subset.json"
-)
+SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "openai-openapi-subset.json"
 _URI = "urn:openai-openapi"
 
 OPERATIONS: dict[str, tuple[str, str]] = {
@@ -88,6 +87,9 @@ def _normalise(node: Any) -> Any:
             exclusive = out.pop("exclusiveMinimum")
             if exclusive and "minimum" in out:
                 out["exclusiveMinimum"] = out.pop("minimum")
+        if out.get("nullable") is True:
+            del out["nullable"]
+            return {"anyOf": [out, {"type": "null"}]}
         return out
     if isinstance(node, list):
         return [_normalise(v) for v in node]
@@ -121,6 +123,14 @@ def response_schema(route: str, status: int = 200) -> dict[str, Any]:
     path, method = OPERATIONS[route]
     responses = spec()["paths"][path][method]["responses"]
     schema: dict[str, Any] = responses[str(status)]["content"]["application/json"]["schema"]
+    return _absolute(schema)
+
+
+def stream_chunk_schema() -> dict[str, Any]:
+    """The spec's schema of one server-sent event of a streamed chat completion."""
+    content = spec()["paths"]["/chat/completions"]["post"]["responses"]["200"]["content"]
+    schema: dict[str, Any] = content["text/event-stream"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/CreateChatCompletionStreamResponse"}
     return _absolute(schema)
 
 

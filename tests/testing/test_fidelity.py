@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+import httpx2
 import openai
 import pytest
 from openai import AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI
 from openai.types import Batch, FileObject, Model
 from openai.types.fine_tuning import FineTuningJob
 
+from finetune_kit.azure import Deployment, deploy, deployment_url
 from finetune_kit.testing import SimRequest, SimResponse, Simulator
 from finetune_kit.testing.adapters import http_library
 from finetune_kit.testing.simulator import _ROUTES
@@ -31,6 +33,7 @@ from tests.testing.schema import (
     problems,
     response_schema,
     spec,
+    stream_chunk_schema,
 )
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +42,9 @@ Mode = Literal["sync", "async"]
 MODEL = "gpt-4o-mini-2024-07-18"
 TRAINING = ELLE.read_bytes()
 DEPLOYMENT = "elle-deployment"
+AZURE_TARGET = Deployment("sub-1", "rg-ml", "contoso-aoai", DEPLOYMENT, sku="developer")
+ARM_ROUTES = {"deployments.create", "deployments.retrieve", "deployments.delete"}
+"""Azure's management API (deployments): served by the simulator, not in the OpenAI spec."""
 REQUEST_ID = re.compile(r"^req_[0-9a-f]{32}$")
 JOB_STATUSES = [
     "validating_files",
@@ -69,6 +75,17 @@ class Exchange:
         if self.response.headers.get("content-type", "").startswith("application/json"):
             return json.loads(self.response.body)
         return self.response.body.decode()
+
+    def streamed(self) -> bool:
+        """Whether the response is server-sent events (a streamed chat completion)."""
+        return self.response.headers.get("content-type", "").startswith("text/event-stream")
+
+    def events(self) -> list[Any]:
+        """The JSON of each server-sent event, up to `data: [DONE]` (which must end the stream)."""
+        blocks = self.response.body.decode().split("\n\n")
+        assert blocks[-2:] == ["data: [DONE]", ""]
+        assert all(b.startswith("data: ") and "\n" not in b for b in blocks[:-2])
+        return [json.loads(b[len("data: ") :]) for b in blocks[:-2]]
 
 
 class RecordingSimulator(Simulator):
@@ -170,6 +187,16 @@ class Api:
             retries_taken=raw.retries_taken,
         )
 
+    async def stream(self, op: str, *args: Any, **kwargs: Any) -> list[Any]:
+        """Every chunk of a streamed call (`stream=True`), through the SDK's own stream."""
+        resource, _, method = op.rpartition(".")
+        result = getattr(_resource(self.client(), resource), method)(*args, **kwargs)
+        if self.mode == "sync":
+            with result as chunks:
+                return list(chunks)
+        async with await result as achunks:
+            return [chunk async for chunk in achunks]
+
     async def pages(self, op: str, *args: Any, **kwargs: Any) -> list[list[Any]]:
         """Every page of a list call, following the SDK's own cursor (`iter_pages`)."""
         resource, _, method = op.rpartition(".")
@@ -265,6 +292,7 @@ async def _walk_files_and_uploads(api: Api) -> tuple[str, str]:
     """Files and uploads; the ids of a training file and of an uploaded validation file."""
     training = await upload(api)
     await api.call("files.retrieve", training)
+    api.sim.faults.file_not_ready(times=1)
     with pytest.raises(openai.BadRequestError):  # file_not_ready
         await api.call("fine_tuning.jobs.create", model=MODEL, training_file=training)
     api.sim.clock.sleep(2)
@@ -355,6 +383,15 @@ async def _walk_models_and_chat(api: Api, tuned: str) -> None:
     await api.call("models.retrieve", MODEL)
     await api.call("chat.completions.create", model=tuned, messages=HELIUM)
     await api.call("chat.completions.create", model=MODEL, messages=HELIUM, max_tokens=5)
+    await api.call("chat.completions.create", model=MODEL, messages=HELIUM, n=2)
+    await api.stream(
+        "chat.completions.create",
+        model=tuned,
+        messages=HELIUM,
+        n=2,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     with pytest.raises(openai.PermissionDeniedError):
         await api.call("models.delete", MODEL)
     await api.call("models.delete", tuned)
@@ -407,8 +444,21 @@ async def _walk_azure(azure: Api) -> None:
         )
         sim.clock.sleep(1000)
         done = (await azure.call("fine_tuning.jobs.retrieve", job.parsed.id)).parsed
-        sim.deployments[DEPLOYMENT] = done.fine_tuned_model
-        await azure.call("chat.completions.create", model=DEPLOYMENT, messages=HELIUM)
+        with httpx2.Client(transport=sim.transport()) as management:
+            deploy(
+                done.fine_tuned_model,
+                AZURE_TARGET,
+                token="arm-token",
+                http_client=management,
+                sleep=sim.clock.sleep,
+            )
+            await azure.call("chat.completions.create", model=DEPLOYMENT, messages=HELIUM)
+            gone = management.delete(
+                deployment_url(AZURE_TARGET),
+                params={"api-version": "2024-10-21"},
+                headers={"authorization": "Bearer arm-token"},
+            )
+            assert gone.status_code == 200
     finally:
         await azure.close()
 
@@ -418,12 +468,12 @@ async def test_the_walk_calls_every_route(api: Api) -> None:
     await walk(api)
     served = {name for _, _, name, _ in _ROUTES}
     assert set(api.sim.calls) == served
-    assert set(OPERATIONS) == served
+    assert set(OPERATIONS) == served - ARM_ROUTES
     assert "/openai/deployments/elle-deployment/chat/completions" in {
         e.request.path for e in api.sim.exchanges
     }
     statuses = {e.response.status for e in api.sim.exchanges}
-    assert statuses == {200, 400, 401, 403, 404, 429}
+    assert statuses == {200, 201, 400, 401, 403, 404, 429}
 
 
 @pytest.mark.parametrize("route", sorted(OPERATIONS))
@@ -435,12 +485,18 @@ async def test_route_bodies_match_the_spec(api: Api, route: str) -> None:
     found = []
     for exchange in exchanges:
         status = exchange.response.status
-        schema = response_schema(route) if status == 200 else error_schema()
+        if exchange.streamed():
+            bodies, schema = exchange.events(), stream_chunk_schema()
+        else:
+            bodies = [exchange.body()]
+            schema = response_schema(route) if status == 200 else error_schema()
         found += [
             f"{exchange.request.method} {exchange.request.path} -> {status}: {problem}"
-            for problem in problems(exchange.body(), schema)
+            for body in bodies
+            for problem in problems(body, schema)
         ]
     assert found == []
+    assert sum(e.streamed() for e in exchanges) == (1 if route == "chat.create" else 0)
 
 
 # --- open enums: the documented exceptions -----------------------------------------------------
@@ -729,6 +785,7 @@ class ErrorCase:
 
 
 async def _file_not_ready(api: Api) -> Reply:
+    api.sim.faults.file_not_ready()
     file_id = await upload(api)
     return await api.call("fine_tuning.jobs.create", model=MODEL, training_file=file_id)
 

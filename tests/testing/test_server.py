@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import _thread
+import base64
 import http.client
 import json
 import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.error import HTTPError
 
+import httpx2
 import openai
 import pytest
 
@@ -352,8 +354,19 @@ def test_sim_serve_prints_its_url_and_exits_0_on_ctrl_c(
         (["--speed", "nan"], "--speed must be a positive number"),
         (["--port", "70000"], "--port must be a number from 0 to 65535"),
         (["--port", "http"], "--port must be a number from 0 to 65535"),
+        (["--idle-timeout", "0"], "--idle-timeout must be a positive number of seconds, not '0'"),
+        (["--idle-timeout", "soon"], "--idle-timeout must be a positive number of seconds"),
     ],
-    ids=["speed-zero", "speed-negative", "speed-word", "speed-nan", "port-too-big", "port-word"],
+    ids=[
+        "speed-zero",
+        "speed-negative",
+        "speed-word",
+        "speed-nan",
+        "port-too-big",
+        "port-word",
+        "idle-timeout-zero",
+        "idle-timeout-word",
+    ],
 )
 def test_sim_serve_bad_arguments_get_one_line_and_exit_2(
     argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
@@ -380,3 +393,241 @@ def test_sim_serve_on_a_busy_port_gets_one_line_and_exit_2(
     assert err.count("\n") == 1
     assert err.startswith(f"finetune-kit: error: cannot listen on 127.0.0.1:{port}: ")
     assert "Traceback" not in err
+
+
+# --- under load, and hostile requests ----------------------------------------------------------
+
+
+def _connection_threads(server: SimulatorServer) -> int:
+    """The server's threads serving a connection (each names itself after the port)."""
+    name = f"finetune-kit-simulator-{server.port}-conn"
+    return sum(1 for thread in threading.enumerate() if thread.name == name)
+
+
+def _until(condition: Callable[[], bool], *, within: float = 10.0) -> bool:
+    """Poll `condition` until it holds, for at most `within` seconds; whether it held."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _raw(server: SimulatorServer, request: bytes) -> tuple[int, dict[str, str], object]:
+    """Send raw bytes on a fresh connection; the status, headers and JSON body of the answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(request)
+        response = http.client.HTTPResponse(conn)
+        response.begin()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, headers, json.loads(response.read())
+
+
+def test_connects_queued_before_any_is_accepted_are_all_served(sim: Simulator) -> None:
+    """50 connects at once all complete at once (backlog 1024, not 5), then all are answered."""
+    server = SimulatorServer(sim)  # listening, not yet accepting
+    try:
+        # With a backlog of 5 the kernel drops the 7th SYN: that connect would time out.
+        conns = [socket.create_connection(("127.0.0.1", server.port), timeout=2) for _ in range(50)]
+        server.start()
+        for conn in conns:
+            conn.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer x\r\n\r\n")
+        statuses = []
+        for conn in conns:
+            response = http.client.HTTPResponse(conn)
+            response.begin()
+            response.read()
+            statuses.append(response.status)
+            conn.close()
+    finally:
+        server.stop()
+    assert statuses == [200] * 50
+    assert sim.calls["models.list"] == 50
+
+
+def test_a_burst_of_clients_is_served(sim: Simulator, server: SimulatorServer) -> None:
+    """50 threads connecting at the same moment, one request each: every one answered 200."""
+    start = threading.Barrier(50)
+    statuses: list[int] = []
+
+    def one() -> None:
+        start.wait()
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            conn.request("GET", "/v1/models", headers={"Authorization": "Bearer x"})
+            statuses.append(conn.getresponse().status)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=one) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200] * 50
+
+
+def test_idle_connections_are_closed_and_their_threads_end(sim: Simulator) -> None:
+    """With `idle_timeout=0.2`, idle keep-alive connections are closed: no thread is left."""
+    with SimulatorServer(sim, idle_timeout=0.2) as server:
+        assert server.idle_timeout == 0.2
+        conns = [http.client.HTTPConnection("127.0.0.1", server.port) for _ in range(10)]
+        for conn in conns:
+            conn.request("GET", "/v1/models", headers={"Authorization": "Bearer x"})
+            conn.getresponse().read()
+        assert _connection_threads(server) == 10  # each kept open, idle
+        assert _until(lambda: _connection_threads(server) == 0)
+        for conn in conns:
+            assert conn.sock is not None
+            assert conn.sock.recv(1) == b""  # closed by the server
+            conn.close()
+        with openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0) as sdk:
+            sdk.models.list()
+            assert _until(lambda: _connection_threads(server) == 0)
+            assert sdk.models.list().data  # its pooled connection was closed: it reconnects
+    assert sim.calls["models.list"] == 12
+
+
+def test_idle_timeout_defaults_to_30_s_and_none_keeps_connections() -> None:
+    """The default idle timeout is 30 s; `None` keeps idle connections; 0 is refused."""
+    with SimulatorServer() as default, SimulatorServer(idle_timeout=None) as forever:
+        assert (default.idle_timeout, forever.idle_timeout) == (30.0, None)
+    with pytest.raises(ValueError, match="idle_timeout must be a positive number"):
+        SimulatorServer(idle_timeout=0)
+
+
+DEEP_JSON_ERROR = {
+    "error": {
+        "message": "We could not parse the JSON body of your request: it is nested too deeply.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000],
+    ids=["arrays", "objects"],
+)
+def test_json_nested_too_deeply_is_a_400(
+    sim: Simulator,
+    server: SimulatorServer,
+    client: openai.OpenAI,
+    body: bytes,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A 100,000-deep JSON body: 400 in the API's envelope, no traceback; then business as usual."""
+    status, headers, answer = _raw(
+        server,
+        b"POST /v1/fine_tuning/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+    )
+    assert (status, headers["content-type"], answer) == (400, "application/json", DEEP_JSON_ERROR)
+    assert "Traceback" not in capfd.readouterr().err
+    assert client.models.list().data
+
+
+def test_json_nested_too_deeply_through_the_transport(sim: Simulator) -> None:
+    """The same 400 without a socket: the SDK's transport gets the API's error."""
+    with httpx2.Client(transport=sim.transport()) as http:
+        response = http.post(
+            "https://api.test/v1/chat/completions",
+            content=b"[" * 100_000 + b"]" * 100_000,
+            headers={"authorization": "Bearer x", "content-type": "application/json"},
+        )
+    assert (response.status_code, response.json()) == (400, DEEP_JSON_ERROR)
+
+
+def test_an_absurd_content_length_is_a_413_without_reading(
+    sim: Simulator, server: SimulatorServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`Content-Length: 1000000000000`: 413 at once, the body unread; the server keeps serving."""
+    status, headers, answer = _raw(
+        server,
+        b"POST /v1/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer x\r\n"
+        b"Content-Length: 1000000000000\r\n\r\n",
+    )
+    assert (status, headers["content-type"], headers["connection"]) == (
+        413,
+        "application/json",
+        "close",
+    )
+    assert answer == {
+        "error": {
+            "message": "The request body is too large: 1,000,000,000,000 bytes; the limit is "
+            "537,919,488 bytes (files over 512 MB go through the Uploads API).",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "request_too_large",
+        }
+    }
+    assert "Traceback" not in capfd.readouterr().err
+    assert sim.calls["files.create"] == 0
+    assert _get(f"{server.base_url}/models")[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "message"),
+    [
+        (b"Content-Length: 1e12\r\n", 400, "Malformed request body: invalid Content-Length '1e12'"),
+        (b"Transfer-Encoding: chunked\r\n\r\nfffffffffff\r\n", 413,
+         ("The request body is too large: 17,592,186,044,415 bytes; the limit is 537,919,488 "
+          "bytes (files over 512 MB go through the Uploads API).")),
+        (b"Content-Length: 10\r\n\r\nshort", 400,
+         "Malformed request body: the body ended after 5 of 10 bytes"),
+    ],
+    ids=["content-length-1e12", "huge-chunk", "body-cut-short"],
+)  # fmt: skip
+def test_bad_bodies_get_one_clean_error(
+    server: SimulatorServer,
+    headers: bytes,
+    status: int,
+    message: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Unreadable lengths and bodies: an error in the API's envelope, never a traceback."""
+    request = b"POST /v1/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer x\r\n" + headers
+    if b"\r\n\r\n" not in headers:
+        request += b"\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(request)
+        if b"short" in headers:
+            conn.shutdown(socket.SHUT_WR)  # the client gives up sending
+        response = http.client.HTTPResponse(conn)
+        response.begin()
+        answer = json.loads(response.read())
+    assert (response.status, answer["error"]["message"]) == (status, message)
+    assert "Traceback" not in capfd.readouterr().err
+    assert _get(f"{server.base_url}/models")[0] == 200
+
+
+# --- sim serve flags -----------------------------------------------------------------------------
+
+
+def test_sim_serve_base64_results_and_idle_timeout() -> None:
+    """`--base64-results` writes results files base64-encoded; `--idle-timeout` sets the timeout."""
+    plain = _sim_server(_parser().parse_args(["sim", "serve", "--port", "0"]))
+    args = ["sim", "serve", "--port", "0", "--base64-results", "--idle-timeout", "0.5"]
+    encoded = _sim_server(_parser().parse_args(args))
+    try:
+        assert (plain.sim.timing.base64_results, plain.idle_timeout) == (False, 30.0)
+        assert (encoded.sim.timing.base64_results, encoded.idle_timeout) == (True, 0.5)
+        sim = encoded.sim
+        sim.clock = VirtualClock()
+        client = sim.client(max_retries=0)
+        uploaded = client.files.create(
+            file=("elle.jsonl", bundled_dataset().read_bytes()), purpose="fine-tune"
+        )
+        job = client.fine_tuning.jobs.create(model=MODEL, training_file=uploaded.id)
+        sim.clock.sleep(1000)
+        done = client.fine_tuning.jobs.retrieve(job.id)
+        content = client.files.content(done.result_files[0]).read()
+        assert base64.b64decode(content, validate=True).startswith(
+            b"step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy\n1,"
+        )
+    finally:
+        plain.stop()
+        encoded.stop()

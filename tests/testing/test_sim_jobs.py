@@ -840,20 +840,103 @@ def test_unknown_model(sim: Simulator, client: OpenAI) -> None:
     assert (err.value.code, err.value.param) == ("model_not_available", "model")
 
 
-def test_file_not_ready(sim: Simulator, client: OpenAI) -> None:
-    """A training file still being processed is a 400 `file_not_ready`; 2 s later the job starts."""
+def test_a_job_created_right_after_its_upload_is_accepted(sim: Simulator, client: OpenAI) -> None:
+    """As the API: a file still processing is taken; the job validates it, then trains to the end."""
     f = upload(client)
-    with pytest.raises(openai.BadRequestError) as err:
-        client.fine_tuning.jobs.create(model=MODEL, training_file=f.id)
-    assert (err.value.code, err.value.param) == ("file_not_ready", "training_file")
+    assert f.status == "uploaded"
+    job = client.fine_tuning.jobs.create(model=MODEL, training_file=f.id)
+    assert (job.status, job.created_at) == ("validating_files", T0)
+    sim.clock.sleep(VALIDATING)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "queued"
+    sim.clock.sleep(DURATION - VALIDATING)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "succeeded"
+    assert [e.message for e in _events(client, job.id)][:3] == [
+        "Created fine-tuning job",
+        f"Validating training file: {f.id}",
+        "Files validated, moving job to queued state",
+    ]
+
+
+def test_validation_waits_for_a_file_still_processing() -> None:
+    """A file that takes longer to process than validation: the job validates once it is done."""
+    sim = Simulator(timing=Timing(file_processing=100.0))
+    client = sim.client(max_retries=0)
+    f = upload(client)
+    job = client.fine_tuning.jobs.create(model=MODEL, training_file=f.id)
+    sim.clock.sleep(99)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "validating_files"
+    sim.clock.sleep(1)
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "queued"
+    validated = [e for e in _events(client, job.id) if e.message.startswith("Files validated")]
+    assert [e.created_at for e in validated] == [T0 + 100]
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "details"),
+    [
+        ("elle.txt", ELLE, "Invalid file format for fine-tune: the file must be a .jsonl file."),
+        (
+            "broken.jsonl",
+            ELLE.rstrip() + b"\n{oops\n",
+            "Invalid file format. Line 11 is not valid JSON.",
+        ),
+    ],
+)
+def test_a_file_that_fails_processing_fails_the_job(
+    sim: Simulator, client: OpenAI, filename: str, content: bytes, details: str
+) -> None:
+    """Accepted while processing; processing fails: the job fails in validation, the API's way."""
+    f = upload(client, content, filename=filename)
+    job = client.fine_tuning.jobs.create(model=MODEL, training_file=f.id)
+    sim.clock.sleep(VALIDATING)
+    failed = client.fine_tuning.jobs.retrieve(job.id)
+    assert failed.status == "failed"
+    assert failed.finished_at == T0 + VALIDATING
+    assert failed.error is not None
+    assert failed.error.model_dump() == {
+        "code": "invalid_training_file",
+        "message": f"The job failed due to an invalid training file. {details}",
+        "param": "training_file",
+    }
+    assert _events(client, job.id)[-1].message == f"The job failed: {failed.error.message}"
+
+
+def test_file_not_ready_fault(sim: Simulator, client: OpenAI) -> None:
+    """`faults.file_not_ready()`: a file still processing is a 400 naming it; 2 s later it's fine."""
+    fault = sim.faults.file_not_ready()
+    f = upload(client)
+    for _ in range(2):
+        with pytest.raises(openai.BadRequestError) as err:
+            client.fine_tuning.jobs.create(model=MODEL, training_file=f.id)
+        assert (err.value.code, err.value.param) == ("file_not_ready", "training_file")
+        assert err.value.body == {
+            "message": f"File {f.id} is not ready: it is still being processed. Try again when its status "
+            "is 'processed'.",
+            "type": "invalid_request_error",
+            "param": "training_file",
+            "code": "file_not_ready",
+        }
     sim.clock.sleep(2)
+    assert client.fine_tuning.jobs.create(model=MODEL, training_file=f.id).status == (
+        "validating_files"
+    )
+    assert (fault.hits, len(sim.jobs)) == (2, 1)
+
+
+def test_file_not_ready_fault_times(sim: Simulator, client: OpenAI) -> None:
+    """`times=1` refuses once: the retry right after is accepted, as by the API."""
+    sim.faults.file_not_ready(times=1)
+    f = upload(client)
+    with pytest.raises(openai.BadRequestError):
+        client.fine_tuning.jobs.create(model=MODEL, training_file=f.id)
     assert client.fine_tuning.jobs.create(model=MODEL, training_file=f.id).status == (
         "validating_files"
     )
 
 
 def test_validation_file_not_ready(sim: Simulator, client: OpenAI) -> None:
-    """A validation file still being processed is a 400 `file_not_ready` on `validation_file`."""
+    """With the fault, a validation file still processing is a 400 on `validation_file`."""
+    sim.faults.file_not_ready()
     training = ready_file(sim, client)
     validation = upload(client, filename="valid.jsonl")
     with pytest.raises(openai.BadRequestError) as err:
@@ -1059,6 +1142,7 @@ def test_explicit_seed_echoed(sim: Simulator, client: OpenAI) -> None:
 
 async def test_async_create_errors(sim: Simulator) -> None:
     """The async client sees the same create errors as the sync one (`file_not_ready`)."""
+    sim.faults.file_not_ready()
     async with sim.async_client(max_retries=0) as c:
         f = await c.files.create(file=("elle.jsonl", ELLE), purpose="fine-tune")
         with pytest.raises(openai.BadRequestError) as err:

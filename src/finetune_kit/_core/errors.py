@@ -13,11 +13,13 @@ from typing import Any
 import openai
 from openai.types.fine_tuning import FineTuningJob
 
+from finetune_kit._core.redact import redact, scrub
 from finetune_kit.exceptions import (
     DailyJobLimitError,
     FileNotReadyError,
     FileRejectedError,
     FineTuningUnavailableError,
+    IncompatibleEndpointError,
     JobCancelledError,
     JobError,
     JobFailedError,
@@ -26,7 +28,17 @@ from finetune_kit.exceptions import (
     TrainingFileRejectedError,
 )
 
-__all__ = ["Classified", "classify", "job_error", "line_and_field", "retry_after"]
+__all__ = [
+    "Classified",
+    "classify",
+    "incompatible",
+    "is_html",
+    "job_error",
+    "line_and_field",
+    "not_found_at",
+    "request_url",
+    "retry_after",
+]
 
 _LINE = re.compile(r"\b(?:line|example)\s+(\d+)", re.IGNORECASE)
 _FIELD = re.compile(r"""\bkey\s+["'`]([^"'`]+)["'`]""", re.IGNORECASE)
@@ -89,13 +101,81 @@ def line_and_field(message: str | None) -> tuple[int | None, str | None]:
     return (int(line.group(1)) if line else None, field.group(1) if field else None)
 
 
+def request_url(exc: BaseException) -> str | None:
+    """The URL of the request behind an SDK (or httpx2) error, without its query string."""
+    try:
+        request = getattr(exc, "request", None)
+    except RuntimeError:  # httpx2's `.request` of an error raised before one was made
+        return None
+    url = getattr(request, "url", None)
+    if url is None:
+        return None
+    return str(url).split("?", 1)[0]
+
+
+def is_html(content_type: str | None, body: object) -> bool:
+    """Whether an answer is a web page (a proxy's error page, a login portal) and not the API."""
+    if content_type and "text/html" in content_type.lower():
+        return True
+    return isinstance(body, str) and body.lstrip()[:15].lower().startswith(("<!doctype", "<html"))
+
+
+def incompatible(
+    url: str, *, status: int | None, content_type: str | None
+) -> IncompatibleEndpointError:
+    """The error for an answer that is not the API's (`url` did not answer like it)."""
+    what = (content_type or "no content type").split(";", 1)[0].strip()
+    where = f"HTTP {status}, {what}" if status is not None else what
+    return IncompatibleEndpointError(
+        f"{url} did not answer like an OpenAI-compatible API ({where}): is the base URL right? "
+        "(--base-url / OPENAI_BASE_URL; OpenAI's is https://api.openai.com/v1)",
+        url=url,
+        code="not_openai_compatible",
+        status_code=status,
+    )
+
+
+def not_found_at(method: str, url: str) -> IncompatibleEndpointError:
+    """The error for a 404 that is not the API's own ("no such job"): a wrong base URL."""
+    return IncompatibleEndpointError(
+        f"not found (404): {method} {url} does not exist: is the base URL right? "
+        "(--base-url / OPENAI_BASE_URL; OpenAI-compatible APIs usually end in /v1)",
+        url=url,
+        code="not_found",
+        status_code=404,
+    )
+
+
+def _incompatible_of(exc: openai.APIStatusError) -> IncompatibleEndpointError | None:
+    """A web page instead of the API, or a 404 without the API's error: the URL is wrong."""
+    content_type = exc.response.headers.get("content-type")
+    url = request_url(exc) or "the endpoint"
+    if is_html(content_type, exc.body):
+        return incompatible(url, status=exc.status_code, content_type=content_type)
+    if exc.status_code == 404 and exc.message == "Error code: 404":  # no message of the API's
+        return not_found_at(exc.request.method, url)
+    return None
+
+
 def classify(exc: BaseException, *, operation: str, now: float) -> Classified:
-    """Classify an exception raised by an SDK call made for `operation` (e.g. `create`)."""
+    """Classify an exception raised by an SDK call made for `operation` (e.g. `create`).
+
+    Provider text enters the library here: every known secret is first removed from `exc`
+    (in place, see `finetune_kit._core.redact.scrub`), so neither the translated error nor the
+    SDK error, when re-raised, carries a key the provider echoed.
+    """
+    scrub(exc)
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         return Classified(transient=True, ambiguous=True, retry_after=None, translated=None)
     if not isinstance(exc, openai.APIStatusError):
         return Classified(transient=False, ambiguous=False, retry_after=None, translated=None)
     status = exc.status_code
+    page = _incompatible_of(exc)
+    if page is not None:  # a gateway's 5xx page may pass: waited out, then named
+        transient = status >= 500
+        return Classified(
+            transient=transient, ambiguous=transient, retry_after=None, translated=page
+        )
     code = getattr(exc, "code", None)
     message = str(getattr(exc, "message", "")) or str(exc)
     wait = retry_after(exc, now)
@@ -166,7 +246,7 @@ def job_error(job: FineTuningJob) -> JobError:
         return JobCancelledError(f"fine-tuning job {job.id} was cancelled", job=job)
     err: Any = job.error
     code = getattr(err, "code", None)
-    message = getattr(err, "message", None) or "no details given"
+    message = redact(getattr(err, "message", None) or "no details given")
     param = getattr(err, "param", None)
     text = f"fine-tuning job {job.id} failed: {message}" + (f" [{code}]" if code else "")
     if param in ("training_file", "validation_file") or (code or "").startswith("invalid_"):

@@ -2,7 +2,9 @@
 
 The API lists events newest first, and `after=<id>` pages toward *older* events. To get what is
 new, `EventCursor` reads pages from the newest until it meets the last event it has already
-given out (however many pages that takes), then hands the new ones over oldest first.
+given out (however many pages that takes), then hands the new ones over oldest first. It moves
+past an event only once that event was handed out: what a failing callback did not get yet
+comes with the next drain.
 
 Added in 0.1.0.
 """
@@ -191,15 +193,30 @@ class EventCursor:
             return None
         return ListEvents(after=page[-1].id, limit=self.page_size)
 
-    def take(self) -> list[MessageEvent | MetricsEvent]:
-        """The new events of the drain just finished, oldest first (each given out once)."""
+    def peek(self) -> list[MessageEvent | MetricsEvent]:
+        """The new events of the drain just finished, oldest first, without moving past them.
+
+        Move past each with `advance` once it is handed out: what is not handed out (a
+        callback raised, a consumer stopped) comes again with the next drain.
+        """
         fresh = list(reversed(self._pending))
         self._pending = []
-        if fresh:
-            self.last_id = fresh[-1].id
-        out = []
+        out: list[MessageEvent | MetricsEvent] = []
+        ids = set(self.seen)
         for event in fresh:
-            if event.id not in self.seen:
-                self.seen.add(event.id)
+            if event.id not in ids:  # an event repeated across pages comes once
+                ids.add(event.id)
                 out.append(to_job_event(event))
+        return out
+
+    def advance(self, event: MessageEvent | MetricsEvent) -> None:
+        """`event` (from `peek`, oldest first) was handed out: the next drain resumes after it."""
+        self.seen.add(event.id)
+        self.last_id = event.id
+
+    def take(self) -> list[MessageEvent | MetricsEvent]:
+        """The new events of the drain just finished, oldest first (each given out once)."""
+        out = self.peek()
+        for event in out:
+            self.advance(event)
         return out

@@ -195,16 +195,16 @@ def _use(  # noqa: PLR0917 - one private step of run_demo
         f"\nThe tuned model answers in the trained style with {saved:.0f} fewer prompt tokens per "
         f"call than the base model given 2 examples (base alone: {base.prompt_tokens_per_item:.0f})."
     )
-    html_path = Path(options.report).resolve()
+    # Written where asked, atomically: resolving first would write through a symbolic link.
     to_html(
         result,
-        html_path,
+        options.report,
         title=f"finetune-kit demo: {options.model} vs {tuned.id}",
         metrics=points,
         checkpoints=checkpoints,
         job=f"{job.id}: {job.status}, {job.snapshot.trained_tokens or 0:,} trained tokens",
     )
-    out(f"\nHTML report (training curves and comparison): {html_path}")
+    out(f"\nHTML report (training curves and comparison): {Path(options.report).resolve()}")
     out("\nDone.")
     return 0
 

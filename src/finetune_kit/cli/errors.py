@@ -1,7 +1,7 @@
 """Every failure of a command as one clear line and an exit code, never a traceback.
 
 Exit codes: 0 done; 1 the thing checked failed (a dataset with errors, a job that failed or
-was cancelled); 2 bad usage or input (a missing file, a bad flag, no API key); 3 the provider
+was cancelled, a compared model that answered no call at all); 2 bad usage or input (a missing file, a bad flag, no API key); 3 the provider
 refused or could not be reached; 4 a bug in finetune-kit (reported as one line too; set
 `FINETUNE_KIT_DEBUG=1` for the traceback); 130 interrupted (Ctrl-C).
 
@@ -10,11 +10,11 @@ Added in 0.1.0.
 
 from __future__ import annotations
 
-import os
-import re
-
 import openai
 
+from finetune_kit._core.errors import incompatible, is_html, not_found_at, request_url
+from finetune_kit._core.redact import redact as _redact
+from finetune_kit._core.redact import scrub
 from finetune_kit.exceptions import (
     ConfigurationError,
     DatasetError,
@@ -44,16 +44,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PROVIDER, EXIT_INTERNAL, EXIT_INTERRUPTED
     130,
 )
 
-_KEY = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{3,})")
-
 
 def redact(text: str) -> str:
-    """Remove anything that looks like an API key, and the keys in the environment."""
-    for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"):
-        value = os.environ.get(name)
-        if value and len(value) >= 8:
-            text = text.replace(value, "***")
-    return _KEY.sub("sk-***", text)
+    """Remove the keys and tokens in the environment, and anything that looks like a key.
+
+    See `finetune_kit._core.redact` for the rule (secrets of 4 characters or more).
+    """
+    return _redact(text)
 
 
 def _message(exc: openai.APIStatusError) -> str:
@@ -68,10 +65,16 @@ def _message(exc: openai.APIStatusError) -> str:
 
 def _status_line(exc: openai.APIStatusError) -> str:
     status = exc.status_code
+    content_type = exc.response.headers.get("content-type")
+    url = request_url(exc) or "the endpoint"
+    if is_html(content_type, exc.body):
+        return str(incompatible(url, status=status, content_type=content_type))
     message = _message(exc)
     if status == 401:
         return f"the API key was refused (401): check OPENAI_API_KEY / AZURE_OPENAI_API_KEY ({message})"
     if status == 404:
+        if message == f"Error code: {status}" or not message:  # not the API's own "no such..."
+            return str(not_found_at(exc.request.method, url))
         return f"not found (404): {message}"
     if status == 429:
         return f"rate limited (429): {message}; try again later"
@@ -93,6 +96,7 @@ def explain(exc: BaseException) -> tuple[str, int]:
     """The one line to print (without the `finetune-kit: error: ` prefix) and the exit code."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", EXIT_INTERRUPTED
+    scrub(exc)  # keys a provider echoed, before any text is made of it
     if isinstance(exc, JobError | WaitTimeoutError):
         return redact(str(exc)), EXIT_FAILED
     if isinstance(exc, DatasetError):
@@ -103,9 +107,12 @@ def explain(exc: BaseException) -> tuple[str, int]:
         return redact(str(exc)), EXIT_USAGE
     if isinstance(exc, openai.APIConnectionError):
         request = getattr(exc, "request", None)
-        where = f"{request.url.scheme}://{request.url.host}" if request is not None else "the API"
-        if request is not None and request.url.port:
-            where += f":{request.url.port}"
+        where = "the API"
+        if request is not None and request.url.host:
+            where = f"{request.url.scheme}://{request.url.host}"
+            where += f":{request.url.port}" if request.url.port else ""
+        elif request is not None:
+            where = repr(str(request.url))
         kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
         reason = f"cannot reach {where} ({kind}): check the network, --base-url or --azure-endpoint"
         return reason, EXIT_PROVIDER

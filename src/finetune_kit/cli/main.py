@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
         "compare. The provider comes from the environment (OPENAI_API_KEY, or "
         "AZURE_OPENAI_ENDPOINT with AZURE_OPENAI_API_KEY or Entra ID) or from --provider, "
         "--base-url, --azure-endpoint.",
-        epilog="Exit codes: 0 done; 1 the data has errors or the job failed; 2 bad usage or "
+        epilog="Exit codes: 0 done; 1 the data has errors, the job failed or a compared model "
+        "never answered; 2 bad usage or "
         "input; 3 the provider refused or could not be reached; 4 a bug in finetune-kit; 130 "
         "interrupted.",
     )
@@ -124,6 +125,16 @@ def _parser() -> argparse.ArgumentParser:
         default="1",
         help="how many times faster than real time the simulated clock runs (default 1): "
         "with --speed 60, a 5-minute fine-tuning job takes 5 seconds",
+    )
+    serve.add_argument(
+        "--base64-results",
+        action="store_true",
+        help="write jobs' results files base64-encoded, as some deployments serve them",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        default="30",
+        help="close a connection idle this many seconds (default 30), so its thread ends",
     )
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
     serve.set_defaults(handler=_sim_serve)
@@ -196,10 +207,12 @@ def _held_out_elle() -> Path:
     """The bundled questions asked differently ("Describe X"): validation data for the demo."""
     import tempfile  # noqa: PLC0415
 
+    from finetune_kit._io import write_text  # noqa: PLC0415 - every file written goes through it
+
     text = bundled_dataset().read_text(encoding="utf-8").replace("Tell me about", "Describe")
-    path = Path(tempfile.mkdtemp(prefix="finetune-kit-demo-")) / "elle-held-out.jsonl"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_text(
+        Path(tempfile.mkdtemp(prefix="finetune-kit-demo-")) / "elle-held-out.jsonl", text
+    )
 
 
 def _positive_float(value: str, flag: str) -> float:
@@ -216,7 +229,7 @@ def _positive_float(value: str, flag: str) -> float:
 
 def _sim_server(args: argparse.Namespace) -> SimulatorServer:
     """The server `sim serve` runs, bound to its port but not yet serving."""
-    from finetune_kit.testing import ScaledClock, Simulator  # noqa: PLC0415 - loads the SDK
+    from finetune_kit.testing import ScaledClock, Simulator, Timing  # noqa: PLC0415 - loads the SDK
     from finetune_kit.testing.server import SimulatorServer  # noqa: PLC0415
 
     try:
@@ -225,9 +238,22 @@ def _sim_server(args: argparse.Namespace) -> SimulatorServer:
         port = -1
     if not 0 <= port <= 65535:
         raise FinetuneKitError(f"--port must be a number from 0 to 65535, not {args.port!r}")
-    sim = Simulator(clock=ScaledClock(_positive_float(args.speed, "--speed")))
+    sim = Simulator(
+        clock=ScaledClock(_positive_float(args.speed, "--speed")),
+        timing=Timing(base64_results=args.base64_results),
+    )
     try:
-        return SimulatorServer(sim, host=args.host, port=port, verbose=args.verbose)
+        idle_timeout = float(args.idle_timeout)
+    except ValueError:
+        idle_timeout = math.nan
+    if not (math.isfinite(idle_timeout) and idle_timeout > 0):
+        raise FinetuneKitError(
+            f"--idle-timeout must be a positive number of seconds, not {args.idle_timeout!r}"
+        )
+    try:
+        return SimulatorServer(
+            sim, host=args.host, port=port, verbose=args.verbose, idle_timeout=idle_timeout
+        )
     except OSError as exc:
         hint = " (try another --port, or --port 0)" if port else ""
         reason = exc.strerror or str(exc)

@@ -10,7 +10,10 @@ Resolution, first match wins:
    API, e.g. `finetune-kit sim serve`), the key from `OPENAI_API_KEY`.
 
 Keys are read from the environment only (never from a flag: it would end up in shell
-history and process listings).
+history and process listings). URLs must carry their scheme (`http://` or `https://`): one that
+doesn't is a usage error naming the fix. An answer that is a web page (a login portal, a
+proxy's page) instead of the API is refused at once, naming the URL
+([`IncompatibleEndpointError`][finetune_kit.IncompatibleEndpointError]).
 
 Added in 0.1.0.
 """
@@ -21,12 +24,22 @@ import argparse
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from openai import AzureOpenAI, OpenAI
+import httpx2
+from openai import AzureOpenAI, DefaultHttpx2Client, OpenAI
 
+from finetune_kit._core.errors import incompatible, is_html
 from finetune_kit.exceptions import ConfigurationError
 
-__all__ = ["AZURE_API_VERSION", "add_provider_flags", "client_from", "describe", "provider_of"]
+__all__ = [
+    "AZURE_API_VERSION",
+    "add_provider_flags",
+    "checked_url",
+    "client_from",
+    "describe",
+    "provider_of",
+]
 
 AZURE_API_VERSION = "2025-04-01-preview"
 NO_KEY = (
@@ -83,25 +96,75 @@ def describe(args: argparse.Namespace, environ: Mapping[str, str] | None = None)
     return url or "OpenAI"
 
 
+_LOCAL = ("localhost", "127.", "0.0.0.0", "[::1]", "10.", "192.168.")  # noqa: S104 - a prefix
+
+
+def checked_url(value: str, setting: str) -> str:
+    """`value` if it is an http(s) URL with a host; else a usage error naming the fix.
+
+    Raises:
+        ConfigurationError: `--base-url '127.0.0.1:8000' has no scheme: did you mean
+            http://127.0.0.1:8000?`
+    """
+    parts = urlsplit(value)
+    if "://" not in value:
+        scheme = "http" if value.startswith(_LOCAL) else "https"
+        raise ConfigurationError(
+            f"{setting} {value!r} has no scheme (http:// or https://): did you mean "
+            f"{scheme}://{value}?"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{setting} {value!r} is not an http:// or https:// URL with a host "
+            "(e.g. https://api.openai.com/v1)"
+        )
+    return value
+
+
+def _refuse_web_pages(response: httpx2.Response) -> None:
+    """An event hook: a web page instead of the API is refused at once, naming the URL.
+
+    5xx pages (a gateway's) are left to the SDK's retries; what comes of them is named the same
+    way when the command fails.
+    """
+    content_type = response.headers.get("content-type")
+    if response.status_code < 500 and is_html(content_type, None):
+        url = str(response.request.url).split("?", 1)[0]
+        raise incompatible(url, status=response.status_code, content_type=content_type)
+
+
+def _http_client() -> httpx2.Client:
+    return DefaultHttpx2Client(event_hooks={"response": [_refuse_web_pages]})
+
+
 def client_from(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> OpenAI:
     """Build the client the flags and environment ask for.
 
     Raises:
-        ConfigurationError: No key, or no Azure endpoint, with what to set.
+        ConfigurationError: No key, no Azure endpoint, or a URL without its scheme, with what
+            to set.
     """
     env = os.environ if environ is None else environ
     if provider_of(args, env) == "azure":
         return _azure(args, env)
+    base_url: str | None = None
+    if flag := _flag(args, "base_url"):
+        base_url = checked_url(flag, "--base-url")
+    elif variable := env.get("OPENAI_BASE_URL"):
+        base_url = checked_url(variable, "OPENAI_BASE_URL")
     key = env.get("OPENAI_API_KEY")
     if not key:
         raise ConfigurationError(NO_KEY)
-    base_url = _flag(args, "base_url") or env.get("OPENAI_BASE_URL") or None
-    return OpenAI(api_key=key, base_url=base_url)
+    return OpenAI(api_key=key, base_url=base_url, http_client=_http_client())
 
 
 def _azure(args: argparse.Namespace, env: Mapping[str, str]) -> AzureOpenAI:
-    endpoint = _flag(args, "azure_endpoint") or env.get("AZURE_OPENAI_ENDPOINT")
-    if not endpoint:
+    endpoint = _flag(args, "azure_endpoint")
+    if endpoint:
+        endpoint = checked_url(endpoint, "--azure-endpoint")
+    elif endpoint := env.get("AZURE_OPENAI_ENDPOINT"):
+        endpoint = checked_url(endpoint, "AZURE_OPENAI_ENDPOINT")
+    else:
         raise ConfigurationError(
             "--provider azure needs the resource's endpoint: --azure-endpoint or "
             "AZURE_OPENAI_ENDPOINT (https://<resource>.openai.azure.com)"
@@ -109,7 +172,9 @@ def _azure(args: argparse.Namespace, env: Mapping[str, str]) -> AzureOpenAI:
     version = _flag(args, "api_version") or env.get("OPENAI_API_VERSION") or AZURE_API_VERSION
     key = env.get("AZURE_OPENAI_API_KEY")
     if key:
-        return AzureOpenAI(api_key=key, azure_endpoint=endpoint, api_version=version)
+        return AzureOpenAI(
+            api_key=key, azure_endpoint=endpoint, api_version=version, http_client=_http_client()
+        )
     try:
         from azure.identity import (  # noqa: PLC0415 - the `azure` extra
             DefaultAzureCredential,
@@ -124,5 +189,8 @@ def _azure(args: argparse.Namespace, env: Mapping[str, str]) -> AzureOpenAI:
         DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default"
     )
     return AzureOpenAI(
-        azure_ad_token_provider=provider, azure_endpoint=endpoint, api_version=version
+        azure_ad_token_provider=provider,
+        azure_endpoint=endpoint,
+        api_version=version,
+        http_client=_http_client(),
     )

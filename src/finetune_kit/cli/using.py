@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +15,9 @@ from typing import Any
 
 from finetune_kit.azure import Deployment
 from finetune_kit.cli.context import Context
-from finetune_kit.cli.errors import EXIT_OK, EXIT_USAGE
+from finetune_kit.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, redact
 from finetune_kit.cli.provider import add_provider_flags
-from finetune_kit.compare import compare
+from finetune_kit.compare import DEFAULT_DEADLINE, CompareInterrupted, Comparison, compare
 from finetune_kit.exceptions import ConfigurationError, ModelRetirementWarning
 from finetune_kit.graders import Grader, contains, exact, is_json
 from finetune_kit.models import TunedModel
@@ -63,6 +64,9 @@ def add_using_commands(sub: argparse._SubParsersAction[Any]) -> None:
         help="run the same prompts on several models: answers, scores, latency, tokens, cost",
         description="Run held-out prompts on each model (base and tuned, checkpoints...) side "
         "by side. Prints a Markdown summary; --report writes a self-contained HTML page.",
+        epilog="Exits 1 when every call to a model failed (its rates show n/a), naming it and "
+        "the first error; calls still unanswered at --deadline are kept as failed; Ctrl-C "
+        "prints what finished and exits 130.",
     )
     cmp.add_argument("models", nargs="+", help="two or more model ids")
     cmp.add_argument(
@@ -80,6 +84,14 @@ def add_using_commands(sub: argparse._SubParsersAction[Any]) -> None:
     )
     cmp.add_argument("--regex", action="append", default=[], help="a regex grader (repeatable)")
     cmp.add_argument("--concurrency", type=int, default=16, help="calls in flight (default 16)")
+    cmp.add_argument(
+        "--deadline",
+        type=float,
+        default=DEFAULT_DEADLINE,
+        metavar="SECONDS",
+        help=f"stop calling after this long in all; what has no answer by then is kept as "
+        f"failed (default {DEFAULT_DEADLINE:g}; 0: no limit)",
+    )
     cmp.add_argument("--temperature", type=float, help="for every call")
     cmp.add_argument("--items", type=int, default=5, help="items shown in the summary (5)")
     cmp.add_argument("--report", type=Path, metavar="FILE", help="write the HTML report")
@@ -175,25 +187,51 @@ def run_compare(args: argparse.Namespace, ctx: Context) -> int:
     """`compare`."""
     if args.concurrency < 1:
         raise ConfigurationError(f"--concurrency must be at least 1, not {args.concurrency}")
+    if not args.deadline >= 0:
+        raise ConfigurationError(
+            f"--deadline must be a number of seconds (0: no limit), not {args.deadline}"
+        )
     if not args.prompts.is_file():
         raise ConfigurationError(f"{args.prompts}: no such file")
     graders = _graders(args)
     params = {"temperature": args.temperature} if args.temperature is not None else {}
-    result = compare(
-        ctx.make_client(args),
-        models=args.models,
-        prompts=args.prompts,
-        system=args.system,
-        graders=graders,
-        concurrency=args.concurrency,
-        sleep=ctx.sleep,
-        **params,
-    )
+    try:
+        result = compare(
+            ctx.make_client(args),
+            models=args.models,
+            prompts=args.prompts,
+            system=args.system,
+            graders=graders,
+            concurrency=args.concurrency,
+            deadline=args.deadline or None,
+            sleep=ctx.sleep,
+            timer=ctx.now,
+            **params,
+        )
+    except CompareInterrupted as stopped:  # print what finished; main() exits 130
+        _print_comparison(stopped.comparison, args)
+        if not args.json:
+            print(f"({stopped})")
+        raise
+    _print_comparison(result, args)
+    if args.report:
+        result.to_html(args.report, title="finetune-kit compare: " + " vs ".join(args.models))
+        print(f"HTML report: {args.report.resolve()}")
+    failed = result.failed_models
+    if failed:
+        calls = result.summaries[failed[0]].items
+        first = " ".join((result.first_error(failed[0]) or "-").split())  # one line
+        print(
+            f"finetune-kit: error: no answer from {', '.join(failed)}: all {calls} calls "
+            f"failed; first error: {redact(first)}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _print_comparison(result: Comparison, args: argparse.Namespace) -> None:
     if args.json:
         print(result.to_json())
     else:
         print(result.to_markdown(items=args.items))
-    if args.report:
-        result.to_html(args.report, title="finetune-kit compare: " + " vs ".join(args.models))
-        print(f"HTML report: {args.report.resolve()}")
-    return EXIT_OK

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pydantic_core
 from pydantic import BaseModel
 
+from finetune_kit._io import atomic_write
 from finetune_kit.dataset.engine import (
     SNIFF_LINES,
     Method,
@@ -387,10 +388,20 @@ class Dataset:
     def to_jsonl(self, path: str | os.PathLike[str]) -> Path:
         """Write the examples as UTF-8 JSONL (no BOM, no blank lines); return the path.
 
+        The file is written whole or not at all: the rows go to a temporary file in the same
+        folder, renamed onto `path` at the end. So writing onto the dataset's own file is safe
+        (`Dataset.from_jsonl(p).to_jsonl(p)` rewrites it in normal form), a bad row or Ctrl-C
+        halfway leaves the old file as it was, and a `path` that is a symbolic link is replaced
+        by a regular file (its target is left alone). An existing file keeps its permissions.
+
+        Raises:
+            DatasetError: A line of the source is not valid JSON (nothing written).
+            OSError: The folder is missing or not writable, or the disk is full (nothing written).
+
         Added in 0.1.0.
         """
         out = Path(path)
-        with out.open("wb") as f:
+        with atomic_write(out) as f:
             for row in self:
                 f.write(json.dumps(row, ensure_ascii=False, allow_nan=False).encode())
                 f.write(b"\n")

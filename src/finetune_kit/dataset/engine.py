@@ -14,13 +14,16 @@ import heapq
 import itertools
 import multiprocessing
 import os
+import sys
 import threading
 from array import array
 from collections import Counter
 from collections.abc import Generator, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic_core
 
@@ -36,6 +39,7 @@ from finetune_kit.dataset.report import (
     ValidationReport,
 )
 from finetune_kit.dataset.tokens import TokenCounter
+from finetune_kit.exceptions import DatasetError
 
 __all__ = ["Method", "Settings", "example_key", "validate_lines", "validate_path"]
 
@@ -90,18 +94,31 @@ class ChunkResult:
     no_user: int = 0
     images: int = 0
     findings: list[Finding] = field(default_factory=list)
+    partial: set[int] = field(default_factory=set)
+    """Lines (relative) of examples counted only until they were over the training context."""
+
+
+class TokenizerFailedError(Exception):
+    """tiktoken failed on a line (it may raise a `BaseException`: a Rust panic)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(line, reason)
+        self.line = line
+        self.reason = reason
 
 
 class _LineWorker:
     def __init__(self, settings: Settings) -> None:
         self.checker = LineChecker(settings.fmt, vision_model=settings.vision_model)
         self.counter = TokenCounter(settings.encoding)
+        self.limit = model_info(settings.model).training_context
 
     def run(self, lines: Iterable[bytes], *, first: bool) -> ChunkResult:
         res = ChunkResult()
         findings = res.findings
         check = self.checker.check
-        plan_tokens = self.counter.plan
+        plan_tokens = self.counter.plan_upto
+        limit = self.limit
         from_json = pydantic_core.from_json
         n = 0
         for line_bytes in lines:
@@ -133,7 +150,14 @@ class _LineWorker:
             plan = check(obj, n, findings)
             if plan is None:
                 continue
-            tokens, assistant = plan_tokens(plan)
+            try:
+                tokens, assistant, exact = plan_tokens(plan, limit)
+            except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException
+                raise TokenizerFailedError(n, f"{type(exc).__name__}: {exc}"[:300]) from None
+            if not exact:
+                res.partial.add(n)
             res.ex_line.append(n)
             res.tokens.append(tokens)
             res.assistant.append(assistant)
@@ -270,12 +294,14 @@ class _Merged:
                 )
             tokens = chunk.tokens[i]
             if context is not None and tokens > context:
+                # Counting stops early on a very long example once it is over the context.
+                size = f"at least {tokens:,}" if rel in chunk.partial else f"{tokens:,}"
                 keep(
                     _finding(
                         "example_too_long",
                         line,
                         None,
-                        f"{tokens:,} tokens, over the {context:,}-token training "
+                        f"{size} tokens, over the {context:,}-token training "
                         "context of this model: it will be truncated; shorten or "
                         "split it",
                     )
@@ -423,7 +449,16 @@ def validate_lines(
     stream = iter(lines)
     first = True
     while True:  # in batches, so that per-batch results never hold the whole file twice
-        chunk = worker.run(itertools.islice(stream, SERIAL_BATCH_LINES), first=first)
+        try:
+            chunk = worker.run(itertools.islice(stream, SERIAL_BATCH_LINES), first=first)
+        except TokenizerFailedError as exc:
+            line = merged.lines + exc.line
+            raise DatasetError(
+                f"{source}:{line}: the tokenizer failed on this line ({exc.reason}); "
+                "please report it with the line's shape (not its text)",
+                source=source,
+                line=line,
+            ) from None
         if not chunk.lines:
             break
         merged.add(chunk)
@@ -468,11 +503,70 @@ def validate_path(
     merged = _Merged(settings, str(path), max_findings, validation_keys)
     bounds = _chunk_bounds(path, size, chunk_bytes)
     # Load the tokenizer before forking so that every worker inherits it.
-    TokenCounter(settings.encoding)
-    with context.Pool(workers, initializer=_init_worker, initargs=(settings,)) as pool:
-        for chunk in pool.imap(_work, [(str(path), a, b) for a, b in bounds]):
-            merged.add(chunk)
+    TokenCounter(settings.encoding).max_token_bytes()
+    for chunk in _run_chunks(path, bounds, settings, workers, context):
+        merged.add(chunk)
     return merged.report(n_epochs, prices)
+
+
+def _run_chunks(
+    path: Path,
+    bounds: list[tuple[int, int]],
+    settings: Settings,
+    workers: int,
+    context: multiprocessing.context.BaseContext,
+) -> Generator[ChunkResult, None, None]:
+    """The chunks' results in file order; any failure of a worker ends the run with an error.
+
+    A `ProcessPoolExecutor` notices a worker that dies (killed, out of memory, crashed): every
+    pending result then fails with `BrokenProcessPool` instead of never arriving.
+    """
+    executor = ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(settings,),
+    )
+    if sys.version_info < (3, 11):  # pragma: no cover - 3.11+ forks every worker up front
+        # Fork every worker now, before the executor starts its management thread.
+        for _ in range(workers):
+            executor._adjust_process_count()  # type: ignore[attr-defined] # noqa: SLF001
+    failed = True
+    try:
+        futures: list[Future[ChunkResult]] = [
+            executor.submit(_work, (str(path), a, b)) for a, b in bounds
+        ]
+        for (start, end), future in zip(bounds, futures, strict=True):
+            try:
+                chunk = future.result()
+            except BrokenProcessPool:
+                raise DatasetError(
+                    f"{path}: a validation worker process died while checking bytes "
+                    f"{start:,}-{end:,} (out of memory or killed?); try again with workers=1",
+                    source=str(path),
+                ) from None
+            except TokenizerFailedError as exc:
+                raise DatasetError(
+                    f"{path}: the tokenizer failed on a line in bytes {start:,}-{end:,} "
+                    f"({exc.reason}); please report it with the line's shape (not its text)",
+                    source=str(path),
+                ) from None
+            except Exception as exc:  # noqa: BLE001 - whatever a worker raised, end the run
+                raise DatasetError(
+                    f"{path}: a validation worker failed while checking bytes {start:,}-{end:,}:"
+                    f" {type(exc).__name__}: {exc}",
+                    source=str(path),
+                ) from None
+            yield chunk
+        failed = False
+    finally:
+        if failed:  # stop the other workers now: nothing they would still find is wanted
+            processes: dict[int, Any] = getattr(executor, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.terminate()
+        # Wait for the executor's own threads, so that the process is single-threaded again
+        # (and a later validation may fork).
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def default_workers() -> int:
@@ -515,7 +609,7 @@ def _init_worker(settings: Settings) -> None:
 
 def _work(job: tuple[str, int, int]) -> ChunkResult:
     path, start, end = job
-    if _worker is None:  # pragma: no cover - the pool initializer always runs first
+    if _worker is None:  # pragma: no cover - the executor's initializer always runs first
         raise RuntimeError("worker not initialised")
     with Path(path).open("rb") as f:
         f.seek(start)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from html import escape
-from pathlib import Path
 
 from finetune_kit._core.metrics import MetricPoint
+from finetune_kit._io import write_text
 from finetune_kit.compare import Answer, Comparison, ModelSummary, Row
 from finetune_kit.report.curves import Series, _render, series, sparkline
 
@@ -66,16 +66,20 @@ def _summary_table(comparison: Comparison, graders: list[str]) -> str:
             f'<td class="num">{s.errors}</td>',
         ]
         for g in graders:
-            rate = s.pass_rates.get(g)
-            text = f"{_pct(rate[0])} [{_pct(rate[1])}, {_pct(rate[2])}]" if rate else "-"
+            rate = s.pass_rates.get(g)  # None: no answer was graded (every call failed)
+            text = f"{_pct(rate[0])} [{_pct(rate[1])}, {_pct(rate[2])}]" if rate else "n/a"
             cells.append(f'<td class="num">{escape(text)}</td>')
         cost = f"${s.cost_per_item:.5f}" if s.cost_per_item is not None else "-"
-        cells += [
-            f'<td class="num">{s.latency_p50:.2f} / {s.latency_p95:.2f} s</td>',
-            f'<td class="num">{s.prompt_tokens_per_item:.1f}</td>',
-            f'<td class="num">{s.completion_tokens_per_item:.1f}</td>',
-            f'<td class="num">{escape(cost)}</td>',
-        ]
+        measured = (
+            [
+                f"{s.latency_p50:.2f} / {s.latency_p95:.2f} s",
+                f"{s.prompt_tokens_per_item:.1f}",
+                f"{s.completion_tokens_per_item:.1f}",
+            ]
+            if s.answered
+            else ["n/a"] * 3  # no answer: nothing was measured
+        )
+        cells += [f'<td class="num">{m}</td>' for m in [*measured, escape(cost)]]
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
@@ -209,7 +213,9 @@ def to_html(
     Args:
         comparison: What [`compare`][finetune_kit.compare.compare] returned; None for a
             training-only page.
-        path: Where to write the page (UTF-8); None: only return it.
+        path: Where to write the page (UTF-8); None: only return it. Written whole or not at
+            all (see `Dataset.to_jsonl`): a failure leaves the old file as it was, and a
+            symbolic link is replaced by the page, its target left alone.
         title: The page's title and heading; default "finetune-kit comparison", or
             "finetune-kit training" without a comparison.
         metrics: The training curve (e.g. `FineTuneJob.metrics()`).
@@ -250,5 +256,5 @@ def to_html(
         ]
     )
     if path is not None:
-        Path(path).write_text(page, encoding="utf-8")
+        write_text(path, page)  # atomic: a failure keeps the old page; a link is replaced
     return page

@@ -9,12 +9,14 @@ Added in 0.1.0.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from finetune_kit._core.metrics import MetricPoint
+from finetune_kit._io import atomic_write
 from finetune_kit.exceptions import ConfigurationError
 from finetune_kit.report.curves import CHECKPOINT_COLOR, COLORS, PANELS, Metric, series
 
@@ -30,6 +32,20 @@ _METADATA: dict[str, dict[str, Any]] = {
     "svg": {"Date": None, "Creator": None},
     "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
 }
+
+
+def _inches(pixels: int) -> float:
+    """`pixels / _DPI`, nudged up so that matplotlib's canvas is exactly `pixels` wide.
+
+    matplotlib before 3.11 truncates the canvas size (`int(inches * dpi)`), and 803 / 100 * 100 is
+    802.999...: the PNG came out 802 pixels wide. The smallest float whose product with `_DPI` is
+    at least `pixels` truncates to `pixels` on every version (an exact product is not always
+    there: 7 / 100 * 100 is 7.000000000000001, and no float gives 7.0).
+    """
+    inches = pixels / _DPI
+    while inches * _DPI < pixels:
+        inches = math.nextafter(inches, math.inf)
+    return inches
 
 
 def _panel(ax: Axes, points: Sequence[MetricPoint], metric: Metric) -> None:
@@ -126,7 +142,7 @@ def plot_metrics(
         )
     if not target.parent.is_dir():
         raise ConfigurationError(f"{target}: the folder {target.parent} does not exist")
-    fig = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, layout="constrained")
+    fig = Figure(figsize=(_inches(width), _inches(height)), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     if title is not None:
         fig.suptitle(title, x=0.01, ha="left", fontsize=13, fontweight="bold")
@@ -170,6 +186,7 @@ def plot_metrics(
             )
     metadata = _METADATA.get(target.suffix.lower().lstrip("."))
     # SVG ids are salted with a random uuid unless a salt is set; set for this drawing only.
-    with rc_context({"svg.hashsalt": "finetune-kit"}):
-        fig.savefig(target, dpi=_DPI, metadata=metadata)
+    # Atomic (finetune_kit._io): a failure keeps the old picture; a link is replaced, not followed.
+    with rc_context({"svg.hashsalt": "finetune-kit"}), atomic_write(target) as f:
+        fig.savefig(f, format=fmt, dpi=_DPI, metadata=metadata)
     return target

@@ -11,11 +11,13 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TrainedStyle", "answer_base", "answer_tuned", "last_user_text"]
+__all__ = ["TrainedStyle", "answer_base", "answer_tuned", "last_user_text", "stream_events"]
 
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
@@ -70,32 +72,87 @@ class TrainedStyle:
         return cls(pairs)
 
 
-def answer_tuned(style: TrainedStyle, messages: list[Any]) -> str:
-    """The reply of the closest training example (ties: the first); generic if none."""
+def answer_tuned(style: TrainedStyle, messages: list[Any], rank: int = 0) -> str:
+    """The reply of the closest training example (ties: the first); generic if none.
+
+    `rank` picks another sample, as `n > 1` asks: the reply of the `rank`-th closest example
+    (cycling through them), so each of `n` choices reads like the training data.
+    """
     if not style.pairs:
-        return answer_base("", messages)
+        return answer_base("", messages, rank)
     query = _words(last_user_text(messages))
-    best, best_score = style.pairs[0][1], -1.0
-    for words, reply in style.pairs:
-        union = len(words | query) or 1
-        score = len(words & query) / union
-        if score > best_score:
-            best, best_score = reply, score
-    return best
+    scores = [len(words & query) / (len(words | query) or 1) for words, _ in style.pairs]
+    order = sorted(range(len(style.pairs)), key=lambda i: -scores[i])  # stable: ties in order
+    return style.pairs[order[rank % len(order)]][1]
 
 
-def answer_base(model: str, messages: list[Any]) -> str:
-    """A generic, deterministic answer, the way an untuned model rambles."""
+_OPENERS = (
+    "Certainly! Here is an overview.",
+    "Great question. Let me explain.",
+    "Sure, here is what I know.",
+)
+_CLOSERS = (
+    "Let me know if you would like me to go deeper into any part.",
+    "I can expand on any of these points if that helps.",
+    "Tell me which aspect matters most to you and I will focus on it.",
+)
+
+
+def answer_base(model: str, messages: list[Any], variant: int = 0) -> str:
+    """A generic, deterministic answer, the way an untuned model rambles.
+
+    `variant` > 0 gives another sample of it (for `n > 1`): another opener and closing line.
+    """
     question = last_user_text(messages).strip().rstrip("?.!") or "your question"
     digest = hashlib.sha256(f"{model}\n{question}".encode()).digest()
-    openers = (
-        "Certainly! Here is an overview.",
-        "Great question. Let me explain.",
-        "Sure, here is what I know.",
-    )
+    opener = _OPENERS[(digest[0] + variant) % len(_OPENERS)]
+    closer = _CLOSERS[variant % len(_CLOSERS)]
     return (
-        f'{openers[digest[0] % len(openers)]} Regarding "{question[:200]}": this is a broad '
+        f'{opener} Regarding "{question[:200]}": this is a broad '
         "topic with several aspects worth considering, including its history, its main "
         "properties and how it is used today. In short, there is a lot to say, and the details "
-        "depend on your context. Let me know if you would like me to go deeper into any part."
+        f"depend on your context. {closer}"
     )
+
+
+def stream_events(
+    completion: dict[str, Any], pieces: Callable[[str], list[str]], *, include_usage: bool
+) -> bytes:
+    """A `ChatCompletion` JSON as the server-sent events of its stream (`stream: true`).
+
+    Each choice streams as the API does: a first chunk with the role, one chunk per piece of
+    content (`pieces` splits it, one token each), a chunk with the finish reason; choices are
+    interleaved. With `include_usage`, every chunk carries `"usage": null` and a last chunk with
+    no choices carries the usage. Then `data: [DONE]`.
+    """
+    head = {
+        "id": completion["id"],
+        "object": "chat.completion.chunk",
+        "created": completion["created"],
+        "model": completion["model"],
+        "service_tier": completion.get("service_tier"),
+        "system_fingerprint": completion.get("system_fingerprint"),
+    }
+    if include_usage:
+        head["usage"] = None
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**head, "choices": [choice]}
+
+    choices = completion["choices"]
+    split = [pieces(c["message"]["content"] or "") for c in choices]
+    chunks = [
+        chunk(c["index"], {"role": "assistant", "content": "", "refusal": None}) for c in choices
+    ]
+    for step in range(max((len(p) for p in split), default=0)):
+        chunks += [
+            chunk(c["index"], {"content": parts[step]})
+            for c, parts in zip(choices, split, strict=True)
+            if step < len(parts)
+        ]
+    chunks += [chunk(c["index"], {}, c["finish_reason"]) for c in choices]
+    if include_usage:
+        chunks.append({**head, "choices": [], "usage": completion["usage"]})
+    lines = [f"data: {json.dumps(c)}\n\n" for c in chunks]
+    return ("".join(lines) + "data: [DONE]\n\n").encode()

@@ -4,7 +4,8 @@ Route names: `files.create`, `files.list`, `files.retrieve`, `files.delete`, `fi
 `uploads.create`, `uploads.parts`, `uploads.complete`, `uploads.cancel`, `jobs.create`,
 `jobs.list`, `jobs.retrieve`, `jobs.cancel`, `jobs.pause`, `jobs.resume`, `jobs.events`,
 `jobs.checkpoints`, `models.list`, `models.retrieve`, `models.delete`, `chat.create`,
-`batches.create`, `batches.list`, `batches.retrieve`, `batches.cancel`; `"*"` matches all.
+`batches.create`, `batches.list`, `batches.retrieve`, `batches.cancel`, and Azure's management
+API `deployments.create`, `deployments.retrieve`, `deployments.delete`; `"*"` matches all.
 
 Added in 0.1.0.
 """
@@ -86,6 +87,7 @@ class Faults:
         self._faults: list[Fault] = []
         self._job_faults: list[JobFault] = []
         self._latency: tuple[float, float, str] | None = None
+        self._not_ready: list[Fault] = []
         self._rng = random.Random(seed)
 
     def add(self, fault: Fault) -> Fault:
@@ -97,6 +99,7 @@ class Faults:
         """Remove every fault, job fault and the latency model."""
         self._faults.clear()
         self._job_faults.clear()
+        self._not_ready.clear()
         self._latency = None
 
     # --- presets ------------------------------------------------------------------------
@@ -170,6 +173,21 @@ class Faults:
         """Drop the connection (after carrying the request out when `after`)."""
         return self.add(Fault(route, kind="disconnect", after=after, times=times, skip=skip))
 
+    def file_not_ready(self, *, times: int | None = None) -> Fault:
+        """Refuse jobs whose files are still being processed: 400 `file_not_ready`.
+
+        By default the simulator, like the API, takes a job created right after its upload and
+        validates the file once it is processed. Some API versions and compatible servers
+        refuse it instead ("File not ready"); this fault makes the simulator do so, naming the
+        file, for the next `times` such creations (`None`: for as long as the fault stays).
+        Jobs whose files are processed are not affected.
+
+        Added in 0.1.0.
+        """
+        fault = Fault("jobs.create", status=400, times=times)
+        self._not_ready.append(fault)
+        return fault
+
     def latency(self, seconds: float, *, jitter: float = 0.0, route: str = "*") -> None:
         """Make every matching call take `seconds` (± up to `jitter`), on the simulator's clock."""
         self._latency = (seconds, jitter, route)
@@ -204,6 +222,10 @@ class Faults:
         if which not in (route, "*"):
             return 0.0
         return max(0.0, seconds + (self._rng.uniform(-jitter, jitter) if jitter else 0.0))
+
+    def take_file_not_ready(self) -> bool:
+        """Whether a job whose file is still processing is refused (consumes one refusal)."""
+        return any(fault._take() for fault in self._not_ready)  # noqa: SLF001
 
     def take_job_fault(self) -> JobFault | None:
         """The job fault for a job being created, if any."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["BatchRecord", "FileRecord", "Flavor", "Timing", "UploadRecord"]
+__all__ = ["BatchRecord", "DeploymentRecord", "FileRecord", "Flavor", "Timing", "UploadRecord"]
 
 Flavor = Literal["openai", "azure"]
 
@@ -41,6 +41,9 @@ class Timing:
     """A batch spends this long in each of validating, in_progress and finalizing."""
     base64_results: bool = False
     """Write the results CSV base64-encoded, as some deployments do."""
+    deploying: float = 60.0
+    """An Azure deployment made through the management API serves this long after its `PUT`
+    (`provisioningState` is `Creating` until then, and chat answers 404 `DeploymentNotFound`)."""
 
 
 @dataclass(slots=True)
@@ -189,3 +192,32 @@ class BatchRecord:
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         return body
+
+
+@dataclass(slots=True)
+class DeploymentRecord:
+    """An Azure deployment made through the management API (ARM)."""
+
+    resource_id: str
+    """`/subscriptions/.../accounts/{account}/deployments/{name}`."""
+    name: str
+    model: str
+    sku: dict[str, Any]
+    ready_at: float
+
+    def state(self, now: float) -> str:
+        """`Creating` until it serves, then `Succeeded`."""
+        return "Succeeded" if now >= self.ready_at else "Creating"
+
+    def to_api(self, now: float) -> dict[str, Any]:
+        """The ARM deployment resource JSON."""
+        return {
+            "id": self.resource_id,
+            "type": "Microsoft.CognitiveServices/accounts/deployments",
+            "name": self.name,
+            "sku": self.sku,
+            "properties": {
+                "model": {"format": "OpenAI", "name": self.model, "version": "1"},
+                "provisioningState": self.state(now),
+            },
+        }

@@ -21,10 +21,10 @@ import pydantic_core
 from finetune_kit.dataset.catalog import model_info
 from finetune_kit.dataset.encodings import get_encoding
 from finetune_kit.dataset.engine import settings_for, sniff_format, validate_lines
-from finetune_kit.testing.chat import TrainedStyle, answer_base, answer_tuned
+from finetune_kit.testing.chat import TrainedStyle, answer_base, answer_tuned, stream_events
 from finetune_kit.testing.jobs import TERMINAL, JobRecord
 from finetune_kit.testing.platform import ALIASES, WIND_DOWN, day_of
-from finetune_kit.testing.records import BatchRecord, UploadRecord
+from finetune_kit.testing.records import BatchRecord, DeploymentRecord, UploadRecord
 from finetune_kit.testing.wire import ApiError, SimRequest, SimResponse
 
 if TYPE_CHECKING:
@@ -383,6 +383,10 @@ def jobs_create(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
         extra={k: body[k] for k in ("trainingType",) if k in body},
     )
     job.start(now)
+    # Validation ends no sooner than the files are processed.
+    for file_id in (training, validation):
+        if file_id is not None:
+            job.phase_until = max(job.phase_until, sim.files[file_id].ready_at)
     sim.jobs[job.id] = job
     return _ok(job.to_api())
 
@@ -412,7 +416,9 @@ def _job_file(sim: Simulator, file_id: Any, param: str, *, required: bool) -> st
             code="invalid_file",
         )
     status = record.status(sim.now())
-    if status == "uploaded":
+    # The API takes a file still being processed: the job validates it once it is. Refusing it
+    # (as an older API did) is a fault: `sim.faults.file_not_ready()`.
+    if status == "uploaded" and sim.faults.take_file_not_ready():
         raise ApiError(
             400,
             f"File {file_id} is not ready: it is still being processed. Try again when its status is 'processed'.",
@@ -565,6 +571,13 @@ def validate_job_files(sim: Simulator, job: JobRecord) -> tuple[int, int] | dict
         if file_id is None:
             continue
         record = sim.files[file_id]
+        if record.error:  # still processing at creation; processing failed since
+            return {
+                "code": f"invalid_{param}",
+                "message": f"The job failed due to an invalid {param.replace('_', ' ')}. "
+                f"{record.error}",
+                "param": param,
+            }
         lines = record.content.split(b"\n")
         if lines and not lines[-1]:
             lines.pop()
@@ -753,8 +766,14 @@ def _style(sim: Simulator, job: JobRecord) -> TrainedStyle:
 
 
 def chat_create(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
-    """POST /chat/completions: tuned models answer in their training style, base models generically."""
+    """POST /chat/completions: tuned models answer in their training style, base models generically.
+
+    `n` choices; `stream: true` answers server-sent events (`chat.completion.chunk`s). On Azure
+    the model is a deployment name: a tuned model answers only once deployed.
+    """
     body = req.json()
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
     model = ctx.params.get("deployment") or body.get("model")
     if not isinstance(model, str) or not model:
         raise ApiError(
@@ -763,7 +782,8 @@ def chat_create(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
             param="model",
             code="missing_required_parameter",
         )
-    model = sim.deployments.get(model, model)
+    if ctx.flavor == "azure":
+        model = deployed_model(sim, model)
     model = ALIASES.get(model, model)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -773,12 +793,123 @@ def chat_create(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
             param="messages",
             code="missing_required_parameter",
         )
-    content = answer_for(sim, model, messages)
-    return _ok(completion_body(sim, model, messages, content, body))
+    n = _choices(body)
+    include_usage = _stream_options(body)
+    contents = answer_for(sim, model, messages, n=n)
+    completion = completion_body(sim, model, messages, contents, body)
+    if body.get("stream") is not True:
+        return _ok(completion)
+    encoding = get_encoding(sim.counter(model).encoding)
+    events = stream_events(
+        completion, lambda text: token_pieces(encoding, text), include_usage=include_usage
+    )
+    return SimResponse(200, {"content-type": "text/event-stream; charset=utf-8"}, events)
 
 
-def answer_for(sim: Simulator, model: str, messages: list[Any]) -> str:
-    """The simulated answer of `model`, or an `ApiError` as the API would give."""
+def token_pieces(encoding: Any, text: str) -> list[str]:
+    """`text` cut at token boundaries (a piece per token; bytes of one character kept together)."""
+    pieces: list[str] = []
+    pending = b""
+    for token in encoding.encode_ordinary(text):
+        pending += encoding.decode_single_token_bytes(token)
+        try:
+            pieces.append(pending.decode("utf-8"))
+        except UnicodeDecodeError:
+            continue  # a character split across tokens: wait for its other bytes
+        pending = b""
+    if pending:
+        pieces.append(pending.decode("utf-8", errors="replace"))
+    return pieces
+
+
+_MAX_CHOICES = 128
+
+
+def _choices(body: dict[str, Any]) -> int:
+    """The `n` of a chat request (1 to 128)."""
+    n = body.get("n")
+    if n is None:
+        return 1
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise ApiError(
+            400,
+            f"Invalid type for 'n': expected an integer, but got {type(n).__name__} instead.",
+            param="n",
+            code="invalid_type",
+        )
+    if n < 1:
+        raise ApiError(
+            400,
+            f"Invalid 'n': integer below minimum value. Expected a value >= 1, but got {n} "
+            "instead.",
+            param="n",
+            code="integer_below_min_value",
+        )
+    if n > _MAX_CHOICES:
+        raise ApiError(
+            400,
+            f"Invalid 'n': integer above maximum value. Expected a value <= {_MAX_CHOICES}, but "
+            f"got {n} instead.",
+            param="n",
+            code="integer_above_max_value",
+        )
+    return n
+
+
+def _stream_options(body: dict[str, Any]) -> bool:
+    """Whether a streamed answer ends with a usage chunk (`stream_options.include_usage`)."""
+    stream, options = body.get("stream"), body.get("stream_options")
+    if stream is not None and not isinstance(stream, bool):
+        raise ApiError(400, "Invalid 'stream': expected a boolean.", param="stream")
+    if options is None:
+        return False
+    if not stream:
+        raise ApiError(
+            400,
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+            code="invalid_value",
+        )
+    if not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool):
+        raise ApiError(
+            400,
+            "Invalid 'stream_options': expected an object such as {\"include_usage\": true}.",
+            param="stream_options",
+            code="invalid_value",
+        )
+    return bool(options.get("include_usage", False))
+
+
+def deployed_model(sim: Simulator, name: str) -> str:
+    """The model an Azure deployment serves, or Azure's 404 `DeploymentNotFound`.
+
+    Deployments are made through the management API (`TunedModel.deploy`, which the simulator
+    also answers) or set in `sim.deployments`. A base model is served under its own name, as
+    if its deployment already existed; a tuned model never is until deployed.
+    """
+    if sim.deployment_ready(name):
+        return sim.deployments[name]
+    if name not in sim.deployments:
+        base = ALIASES.get(name, name)
+        tuned = name.startswith(("ft:", "ftchkpt-")) or ".ft-" in name
+        if not tuned and (base in sim.shutdown_dates or model_info(base).known):
+            return name
+    raise _azure_error(
+        404,
+        "DeploymentNotFound",
+        "The API deployment for this resource does not exist. If you created the deployment "
+        "within the last 5 minutes, please wait a moment and try again. (Simulator: no "
+        f"deployment named {name!r} serves yet: deploy the model first, e.g. TunedModel.deploy.)",
+    )
+
+
+def _azure_error(status: int, code: str, message: str) -> ApiError:
+    """An error in Azure's own shape, `{"error": {"code", "message"}}` (no type, no param)."""
+    return ApiError(status, message, code=code, body={"error": {"code": code, "message": message}})
+
+
+def answer_for(sim: Simulator, model: str, messages: list[Any], *, n: int = 1) -> list[str]:
+    """The simulated answers (`n` choices) of `model`, or an `ApiError` as the API would give."""
     not_found = ApiError(
         404,
         f"The model `{model}` does not exist or you do not have access to it.",
@@ -793,18 +924,19 @@ def answer_for(sim: Simulator, model: str, messages: list[Any]) -> str:
             raise not_found
         if _shut_down(sim, job.model):  # fine-tuned models follow their base's schedule
             raise ApiError(404, f"The model `{model}` has been deprecated.", code="model_not_found")
-        return answer_tuned(_style(sim, job), messages)
+        style = _style(sim, job)
+        return [answer_tuned(style, messages, i) for i in range(n)]
     if model not in sim.shutdown_dates and not model_info(model).known:
         raise not_found
     if model in sim.shutdown_dates and _shut_down(sim, model):
         raise ApiError(404, f"The model `{model}` has been deprecated.", code="model_not_found")
-    return answer_base(model, messages)
+    return [answer_base(model, messages, i) for i in range(n)]
 
 
 def completion_body(
-    sim: Simulator, model: str, messages: list[Any], content: str, body: dict[str, Any]
+    sim: Simulator, model: str, messages: list[Any], contents: list[str], body: dict[str, Any]
 ) -> dict[str, Any]:
-    """A `ChatCompletion` JSON with usage counted by the model's tokenizer."""
+    """A `ChatCompletion` JSON (a choice per content) with usage counted by the model's tokenizer."""
     counter = sim.counter(model)
     prompt_tokens = 3
     for msg in messages:
@@ -817,22 +949,19 @@ def completion_body(
                     prompt_tokens += sum(
                         counter.count(str(p.get("text", ""))) for p in value if isinstance(p, dict)
                     )
-    finish = "stop"
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    completion_tokens = counter.count(content)
-    if isinstance(limit, int) and limit > 0 and completion_tokens > limit:
-        encoding = get_encoding(counter.encoding)
-        content = encoding.decode(encoding.encode_ordinary(content)[:limit])
-        completion_tokens = limit
-        finish = "length"
-    return {
-        "id": sim.new_id("chatcmpl-"),
-        "object": "chat.completion",
-        "created": int(sim.now()),
-        "model": model,
-        "choices": [
+    choices: list[dict[str, Any]] = []
+    completion_tokens = 0
+    for index, answer in enumerate(contents):
+        content, finish, tokens = answer, "stop", counter.count(answer)
+        if isinstance(limit, int) and limit > 0 and tokens > limit:
+            encoding = get_encoding(counter.encoding)
+            content = encoding.decode(encoding.encode_ordinary(answer)[:limit])
+            tokens, finish = limit, "length"
+        completion_tokens += tokens
+        choices.append(
             {
-                "index": 0,
+                "index": index,
                 "message": {
                     "role": "assistant",
                     "content": content,
@@ -842,7 +971,13 @@ def completion_body(
                 "finish_reason": finish,
                 "logprobs": None,
             }
-        ],
+        )
+    return {
+        "id": sim.new_id("chatcmpl-"),
+        "object": "chat.completion",
+        "created": int(sim.now()),
+        "model": model,
+        "choices": choices,
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -924,11 +1059,11 @@ def _run_batch(sim: Simulator, batch: BatchRecord) -> None:
             body = line["body"]
             model = body["model"]
             batch.model = batch.model or model
-            content = answer_for(sim, model, body["messages"])
+            contents = answer_for(sim, model, body["messages"], n=_choices(body))
             response = {
                 "status_code": 200,
                 "request_id": sim.new_id("req_", 32),
-                "body": completion_body(sim, model, body["messages"], content, body),
+                "body": completion_body(sim, model, body["messages"], contents, body),
             }
             outputs.append(
                 json.dumps(
@@ -1023,6 +1158,113 @@ def batches_cancel(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse
         )
     batch.cancelling_at = int(sim.now())
     return _ok(batch.to_api(sim.now(), sim.timing.batch))
+
+
+# --- Azure management API: deployments --------------------------------------------------------
+
+ARM_PATH = (
+    "(?i:subscriptions)/(?P<subscription>[^/]+)/(?i:resourceGroups)/(?P<group>[^/]+)/"
+    "(?i:providers/Microsoft.CognitiveServices/accounts)/(?P<account>[^/]+)/"
+    "(?i:deployments)/(?P<name>[^/]+)"
+)
+"""The path of a deployment on the management API (`management.azure.com`)."""
+
+
+def _arm_resource_id(ctx: Context) -> str:
+    p = ctx.params
+    return (
+        f"/subscriptions/{p['subscription']}/resourceGroups/{p['group']}/providers/"
+        f"Microsoft.CognitiveServices/accounts/{p['account']}/deployments/{p['name']}"
+    )
+
+
+def _arm_checked(req: SimRequest) -> None:
+    """ARM's own checks: a bearer token, an api-version."""
+    auth = req.headers.get("authorization", "")
+    if not (auth.startswith("Bearer ") and auth[7:].strip()):
+        raise _azure_error(
+            401,
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+        )
+    if not req.param("api-version"):
+        raise _azure_error(
+            400,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )
+
+
+def _deployable(sim: Simulator, model: str) -> bool:
+    """Whether the resource has `model`: a tuned model, a kept checkpoint, or a base model."""
+    try:
+        _find_model(sim, ALIASES.get(model, model))
+    except ApiError:
+        return False
+    return True
+
+
+def deployments_put(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
+    """PUT .../deployments/{name}: deploy a model (it serves after `Timing.deploying`)."""
+    _arm_checked(req)
+    body = req.json()
+    properties = body.get("properties") if isinstance(body, dict) else None
+    model = (properties or {}).get("model") if isinstance(properties, dict) else None
+    name = model.get("name") if isinstance(model, dict) else None
+    if not isinstance(name, str) or not name:
+        raise _azure_error(
+            400,
+            "InvalidRequestContent",
+            "The request content is invalid: 'properties.model.name' is required.",
+        )
+    if not _deployable(sim, name):
+        raise _azure_error(
+            400,
+            "DeploymentModelNotSupported",
+            f"The model '{name}' is not found on this resource, or can't be deployed.",
+        )
+    sku = body.get("sku") if isinstance(body.get("sku"), dict) else {"name": "Standard"}
+    deployment = ctx.params["name"]
+    existed = deployment in sim.arm_deployments
+    record = DeploymentRecord(
+        resource_id=_arm_resource_id(ctx),
+        name=deployment,
+        model=name,
+        sku=dict(sku),
+        ready_at=sim.now() + sim.timing.deploying,
+    )
+    sim.arm_deployments[deployment] = record
+    sim.deployments[deployment] = name
+    return SimResponse.of_json(record.to_api(sim.now()), status=200 if existed else 201)
+
+
+def _arm_deployment(sim: Simulator, ctx: Context) -> DeploymentRecord:
+    name = ctx.params["name"]
+    record = sim.arm_deployments.get(name)
+    if record is None and name in sim.deployments:  # set in `sim.deployments` directly
+        record = DeploymentRecord(
+            _arm_resource_id(ctx), name, sim.deployments[name], {"name": "Standard"}, 0.0
+        )
+    if record is None:
+        raise _azure_error(
+            404, "DeploymentNotFound", f"The deployment '{name}' was not found on this resource."
+        )
+    return record
+
+
+def deployments_get(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
+    """GET .../deployments/{name}: the deployment, `Creating` until it serves."""
+    _arm_checked(req)
+    return _ok(_arm_deployment(sim, ctx).to_api(sim.now()))
+
+
+def deployments_delete(sim: Simulator, req: SimRequest, ctx: Context) -> SimResponse:
+    """DELETE .../deployments/{name}: it stops serving at once (the model stays)."""
+    _arm_checked(req)
+    name = _arm_deployment(sim, ctx).name
+    sim.arm_deployments.pop(name, None)
+    sim.deployments.pop(name, None)
+    return SimResponse(200, {}, b"")
 
 
 def model_name_for(job: JobRecord) -> str:

@@ -46,6 +46,16 @@ _POLL_INTERVAL = 0.05
 _HOP_BY_HOP = frozenset({"connection", "content-length", "keep-alive", "transfer-encoding"})
 """Headers the server sets itself, whatever the simulator's response says."""
 
+MAX_BODY_BYTES = 513 * 1024 * 1024
+"""The largest request body the server reads: the API's 512 MB file limit, plus room for the
+multipart envelope around such a file. A larger `Content-Length` is answered 413 unread."""
+
+IDLE_TIMEOUT = 30.0
+"""Default seconds a connection may sit idle (or stall mid-request) before the server closes it."""
+
+_READ_CHUNK = 1024 * 1024
+"""Bodies are read this much at a time: memory follows what arrives, not what is announced."""
+
 _WILDCARDS = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}  # noqa: S104
 """Bind-to-all addresses, and the loopback address a client on this machine uses instead."""
 
@@ -54,13 +64,23 @@ class _HTTPServer(ThreadingHTTPServer):
     """A `ThreadingHTTPServer` that knows its simulator and its open connections."""
 
     daemon_threads = True
+    request_queue_size = 1024
+    """The listen backlog (`socketserver`'s default, 5, drops connects in a burst: the client's
+    SYN is retried after 1 s, 3 s, 7 s). The kernel caps it at `net.core.somaxconn`."""
 
     def __init__(
-        self, address: tuple[str, int], sim: Simulator, *, verbose: bool, family: int
+        self,
+        address: tuple[str, int],
+        sim: Simulator,
+        *,
+        verbose: bool,
+        family: int,
+        idle_timeout: float | None,
     ) -> None:
         self.address_family = socket.AddressFamily(family)
         self.sim = sim
         self.verbose = verbose
+        self.idle_timeout = idle_timeout
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -100,6 +120,14 @@ class _HTTPServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+class _BodyTooLargeError(Exception):
+    """The announced body is over `MAX_BODY_BYTES`."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Translates one HTTP exchange to `Simulator.handle` and back."""
 
@@ -109,10 +137,29 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body are two writes: don't wait for an ACK
     sys_version = ""
 
+    def setup(self) -> None:
+        """Name the connection's thread and apply the idle timeout to its socket."""
+        threading.current_thread().name = f"finetune-kit-simulator-{self.server.server_port}-conn"
+        super().setup()
+        # A read or write that waits longer raises TimeoutError, which `handle_one_request`
+        # turns into closing the connection: the thread ends.
+        self.connection.settimeout(self.server.idle_timeout)
+
     def handle_request(self) -> None:
         """Answer the request just parsed (every method goes through here)."""
         try:
             body = self._read_body()
+        except _BodyTooLargeError as exc:
+            self.close_connection = True  # the body was not read: the connection can't be reused
+            self._send(
+                ApiError(
+                    413,
+                    f"The request body is too large: {exc.size:,} bytes; the limit is "
+                    f"{MAX_BODY_BYTES:,} bytes (files over 512 MB go through the Uploads API).",
+                    code="request_too_large",
+                ).response()
+            )
+            return
         except ValueError as exc:
             self.close_connection = True
             self._send(ApiError(400, f"Malformed request body: {exc}").response())
@@ -151,10 +198,21 @@ class _Handler(BaseHTTPRequestHandler):
             raise ValueError(f"invalid Content-Length {length!r}") from None
         if size < 0:
             raise ValueError(f"invalid Content-Length {length!r}")
-        return self.rfile.read(size)
+        if size > MAX_BODY_BYTES:
+            raise _BodyTooLargeError(size)
+        chunks: list[bytes] = []
+        left = size
+        while left > 0:
+            chunk = self.rfile.read(min(left, _READ_CHUNK))
+            if not chunk:
+                raise ValueError(f"the body ended after {size - left} of {size} bytes")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
 
     def _read_chunked(self) -> bytes:
         chunks: list[bytes] = []
+        total = 0
         while True:
             line = self.rfile.readline(65537).split(b";", 1)[0].strip()
             try:
@@ -163,6 +221,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError(f"invalid chunk size {line!r}") from None
             if size == 0:
                 break
+            total += size
+            if size < 0 or total > MAX_BODY_BYTES:
+                raise _BodyTooLargeError(total)
             chunks.append(self.rfile.read(size))
             self.rfile.readline()  # the CRLF after the chunk
         while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
@@ -194,6 +255,10 @@ class SimulatorServer:
     `start()` serves from a background thread, `serve_forever()` from the calling thread.
     Each connection gets its own thread; the simulator serialises the requests.
 
+    The listen backlog holds 1024 pending connects (bursts are not dropped), and a connection
+    idle for `idle_timeout` seconds is closed, so its thread ends. Bodies over `MAX_BODY_BYTES`
+    (announced by `Content-Length`) are refused with 413 without being read.
+
     Faults are carried to the socket: a `disconnect` fault closes the connection without a
     response, and so does a `timeout` fault (holding the request until the client's read timeout
     expires would make tests slow), so clients see `openai.APIConnectionError` for both. Latency
@@ -217,9 +282,14 @@ class SimulatorServer:
             (`"0.0.0.0"` exposes the simulator to your network).
         port: The TCP port; 0 (the default) picks a free one.
         verbose: Log every request to stderr, as `http.server` does.
+        idle_timeout: Seconds a connection may sit idle between requests (or stall within one)
+            before the server closes it and ends its thread (default 30; `None`: never).
+            Clients reconnect by themselves, as they do when any server closes an idle
+            keep-alive connection.
 
     Raises:
         OSError: The address can't be bound (e.g. the port is in use).
+        ValueError: `idle_timeout` is not a positive number (nor `None`).
 
     Added in 0.1.0.
     """
@@ -231,11 +301,18 @@ class SimulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         verbose: bool = False,
+        idle_timeout: float | None = IDLE_TIMEOUT,
     ) -> None:
+        if idle_timeout is not None and not idle_timeout > 0:
+            raise ValueError(
+                f"idle_timeout must be a positive number of seconds or None, not {idle_timeout!r}"
+            )
         self.sim: Simulator = sim if sim is not None else Simulator()
         """The simulator answering the requests."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._httpd = _HTTPServer((host, port), self.sim, verbose=verbose, family=family)
+        self._httpd = _HTTPServer(
+            (host, port), self.sim, verbose=verbose, family=family, idle_timeout=idle_timeout
+        )
         self._lock = threading.Lock()
         self._loop: threading.Thread | None = None
         """The thread running the serving loop, once serving."""
@@ -282,6 +359,14 @@ class SimulatorServer:
         Added in 0.1.0.
         """
         return f"{self.url}/v1"
+
+    @property
+    def idle_timeout(self) -> float | None:
+        """Seconds an idle connection is kept open (`None`: forever).
+
+        Added in 0.1.0.
+        """
+        return self._httpd.idle_timeout
 
     @property
     def running(self) -> bool:

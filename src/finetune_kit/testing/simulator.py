@@ -28,7 +28,14 @@ from finetune_kit.testing.clock import Clock, VirtualClock
 from finetune_kit.testing.faults import Faults
 from finetune_kit.testing.jobs import JobRecord
 from finetune_kit.testing.platform import DEFAULT_SHUTDOWN_DATES
-from finetune_kit.testing.records import BatchRecord, FileRecord, Flavor, Timing, UploadRecord
+from finetune_kit.testing.records import (
+    BatchRecord,
+    DeploymentRecord,
+    FileRecord,
+    Flavor,
+    Timing,
+    UploadRecord,
+)
 from finetune_kit.testing.wire import ApiError, SimRequest, SimResponse
 
 if TYPE_CHECKING:
@@ -87,6 +94,10 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
         ("GET", "batches", "batches.list", routes.batches_list),
         ("GET", "batches/(?P<id>[^/]+)", "batches.retrieve", routes.batches_retrieve),
         ("POST", "batches/(?P<id>[^/]+)/cancel", "batches.cancel", routes.batches_cancel),
+        # Azure's management API (management.azure.com): deployments
+        ("PUT", routes.ARM_PATH, "deployments.create", routes.deployments_put),
+        ("GET", routes.ARM_PATH, "deployments.retrieve", routes.deployments_get),
+        ("DELETE", routes.ARM_PATH, "deployments.delete", routes.deployments_delete),
     )
 ]
 
@@ -149,7 +160,11 @@ class Simulator:
         self.styles: dict[str, TrainedStyle] = {}
         self._counters: dict[str, TokenCounter] = {}
         self.deployments: dict[str, str] = {}
-        """Azure deployment name -> model, for `/openai/deployments/{name}/chat/completions`."""
+        """Azure deployment name -> the model it serves. Chat on Azure paths takes a deployment
+        name, and a tuned model answers only through one: deploy it with `TunedModel.deploy`
+        (the simulator answers the management API too) or set it here (it serves at once)."""
+        self.arm_deployments: dict[str, DeploymentRecord] = {}
+        """Deployments made through the management API, by name (with their provisioning)."""
         self.calls: Counter[str] = Counter()
         """Requests received, by route name (faulted ones included)."""
         self.log: list[tuple[str, str, int]] = []
@@ -308,6 +323,8 @@ class Simulator:
             rest, flavor = path[len("/openai/") :], "azure"
             if request.param("api-version") is None:
                 raise ApiError(404, "Resource not found", code="404")
+        elif path.lower().startswith("/subscriptions/"):  # Azure's management API
+            rest, flavor = path[1:], "azure"
         elif "/v1/" in path:
             rest = path.split("/v1/", 1)[1]
         else:
@@ -326,6 +343,8 @@ class Simulator:
         raise ApiError(404, f"Invalid URL ({request.method} /{rest})", code="unknown_url")
 
     def _authenticate(self, request: SimRequest, ctx: Context) -> None:
+        if ctx.route.startswith("deployments."):
+            return  # the management API checks its own bearer token (routes._arm_checked)
         auth = request.headers.get("authorization", "")
         key = request.headers.get("api-key", "")
         if (auth.startswith("Bearer ") and auth[7:].strip()) or (
@@ -348,6 +367,11 @@ class Simulator:
         )
 
     # --- lookups shared by the routes ---------------------------------------------------------
+
+    def deployment_ready(self, name: str) -> bool:
+        """Whether the Azure deployment `name` exists and has finished provisioning."""
+        record = self.arm_deployments.get(name)
+        return name in self.deployments and (record is None or self.now() >= record.ready_at)
 
     def tick(self) -> None:
         """Bring every job up to the clock."""
@@ -380,8 +404,22 @@ class Simulator:
     # --- what jobs need from their host (see JobHost) -------------------------------------------
 
     def validate_job(self, job: JobRecord) -> tuple[int, int] | dict[str, Any]:
-        """Validate a job's files as the server does; (examples, tokens per epoch) or an error."""
-        return routes.validate_job_files(self, job)
+        """Validate a job's files as the server does; (examples, tokens per epoch) or an error.
+
+        Whatever the data, this answers: a failure while checking it (even a `BaseException`
+        from the tokenizer) fails the job, never the server.
+        """
+        try:
+            return routes.validate_job_files(self, job)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException
+            return {
+                "code": "invalid_training_file",
+                "message": "The job failed due to an invalid training file. The file could not "
+                f"be processed ({type(exc).__name__}).",
+                "param": "training_file",
+            }
 
     def write_results(self, job: JobRecord, content: bytes, at: float) -> str:
         """Store a job's results CSV as a `fine-tune-results` file made at `at`; return its id."""

@@ -57,6 +57,10 @@ class SimRequest:
             return json.loads(self.body or b"{}")
         except ValueError:
             raise ApiError(400, "We could not parse the JSON body of your request.") from None
+        except RecursionError:
+            raise ApiError(
+                400, "We could not parse the JSON body of your request: it is nested too deeply."
+            ) from None
 
 
 @dataclass(slots=True)
@@ -129,8 +133,11 @@ class ApiError(Exception):
         code: str | None = None,
         type_: str | None = None,
         headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
+        self.body = body
+        """The whole error body, when it is not the API's envelope (Azure's own errors)."""
         self.status = status
         self.message = message
         self.param = param
@@ -142,8 +149,7 @@ class ApiError(Exception):
 
     def response(self) -> SimResponse:
         """The error as a response."""
-        return SimResponse.of_json(
-            error_body(self.message, type_=self.type_, param=self.param, code=self.code),
-            status=self.status,
-            headers=self.headers,
+        body = self.body or error_body(
+            self.message, type_=self.type_, param=self.param, code=self.code
         )
+        return SimResponse.of_json(body, status=self.status, headers=self.headers)

@@ -1,0 +1,139 @@
+"""Secrets never leave: API keys and tokens are removed from provider text where it comes in.
+
+Provider text enters finetune-kit in one shape: an SDK exception (or an Azure management API
+response) whose message and body the provider wrote, and a gateway may repeat the key it
+refused there. [`scrub`][finetune_kit._core.redact.scrub] removes every known secret from such
+an exception, in place (`args`, `message`, `body`, and the same for its causes), before anything
+is made of it: a typed error, a CLI line, a comparison report, a log record.
+
+Known secrets, each replaced by `***` wherever it appears:
+
+- the values of `OPENAI_API_KEY`, `AZURE_OPENAI_API_KEY`, `AZURE_OPENAI_AD_TOKEN`,
+  `AZURE_MANAGEMENT_TOKEN` and `OPENAI_ADMIN_KEY`;
+- the credentials the failed request carried (`Authorization: Bearer ...`, `api-key`): the
+  client's key or Microsoft Entra ID token, wherever the client got it;
+- any passed explicitly (the Azure deploy's management token).
+
+A known secret shorter than `MIN_SECRET` (4) characters is not replaced: that short a value
+would shred ordinary words, and it protects nothing. Whatever is known, anything shaped like an
+OpenAI key (`sk-...`) becomes `sk-***`, a bearer credential `Bearer ***`, and a JSON Web Token
+(`eyJ...`) `***`.
+
+Added in 0.1.0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "MASK",
+    "MIN_SECRET",
+    "SECRET_VARIABLES",
+    "error_text",
+    "redact",
+    "scrub",
+    "secrets_of",
+]
+
+MASK = "***"
+MIN_SECRET = 4
+SECRET_VARIABLES = (
+    "OPENAI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_AD_TOKEN",
+    "AZURE_MANAGEMENT_TOKEN",
+    "OPENAI_ADMIN_KEY",
+)
+_SK = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
+_BEARER = re.compile(r"\b([Bb]earer)\s+[A-Za-z0-9._~+/=\-]+")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
+
+
+def _environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if environ is None else environ
+    return [value for name in SECRET_VARIABLES if (value := env.get(name))]
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` without the given secrets, the environment's, or anything shaped like a key.
+
+    Added in 0.1.0.
+    """
+    known = {s for s in (*secrets, *_environment_secrets()) if s and len(s) >= MIN_SECRET}
+    for secret in sorted(known, key=len, reverse=True):  # a key that contains another first
+        text = text.replace(secret, MASK)
+    text = _BEARER.sub(r"\1 ***", text)
+    text = _JWT.sub(MASK, text)
+    return _SK.sub("sk-***", text)
+
+
+def secrets_of(exc: BaseException) -> list[str]:
+    """The credentials the request behind `exc` carried (its client's key or token), if any.
+
+    Added in 0.1.0.
+    """
+    try:
+        request = getattr(exc, "request", None)
+    except RuntimeError:  # httpx2's `.request` of an error raised before one was made
+        return []
+    headers = getattr(request, "headers", None)
+    if headers is None:
+        return []
+    found: list[str] = []
+    authorization = headers.get("authorization") or ""
+    scheme, _, credential = authorization.partition(" ")
+    found.append(credential or scheme)
+    found.append(headers.get("api-key") or "")
+    url = getattr(request, "url", None)
+    params = getattr(url, "params", None)
+    if params is not None:
+        found.append(params.get("api-key") or "")
+    return [secret for secret in found if secret]
+
+
+def _clean(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {key: _clean(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_clean(item, secrets) for item in value)
+    return value
+
+
+def scrub(exc: BaseException, secrets: Iterable[str | None] = ()) -> BaseException:
+    """Remove every known secret from `exc` and its causes, in place; return `exc`.
+
+    Cleans `args` (hence `str()` and `repr()`), and an SDK error's `message` and `body`.
+
+    Added in 0.1.0.
+    """
+    known = [s for s in secrets if s]
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        mine = [*known, *secrets_of(current)]
+        current.args = tuple(_clean(arg, mine) for arg in current.args)
+        for name in ("message", "body"):
+            value = getattr(current, name, None)
+            if value is not None:
+                with contextlib.suppress(AttributeError):  # a read-only property: left as is
+                    setattr(current, name, _clean(value, mine))
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def error_text(exc: BaseException) -> str:
+    """`Type: message` for a report, with every known secret removed.
+
+    Added in 0.1.0.
+    """
+    message = getattr(exc, "message", None)
+    text = message if isinstance(message, str) and message else str(exc)
+    return f"{type(exc).__name__}: {redact(text, secrets_of(exc))}"
