@@ -10,8 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from finetune_kit import Dataset
-from finetune_kit.cli.main import bundled_dataset
+from finetune_kit import Dataset, bundled_dataset
 
 
 def main(argv: list[str] | None = None) -> int:

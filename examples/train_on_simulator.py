@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from finetune_kit import FineTuneJob, MetricsEvent
-from finetune_kit.cli.main import bundled_dataset
+from finetune_kit import FineTuneJob, MetricsEvent, bundled_dataset
 from finetune_kit.testing import Simulator
 
 

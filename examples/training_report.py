@@ -11,8 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from finetune_kit import FineTuneJob
-from finetune_kit.cli.main import bundled_dataset
+from finetune_kit import FineTuneJob, bundled_dataset
 from finetune_kit.compare import compare
 from finetune_kit.report import curves_svg, plot_metrics, sparkline, to_html
 from finetune_kit.testing import Simulator

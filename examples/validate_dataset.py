@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from finetune_kit import Dataset
-from finetune_kit.cli.main import bundled_dataset
+from finetune_kit import Dataset, bundled_dataset
 
 
 def main(argv: list[str] | None = None) -> int:

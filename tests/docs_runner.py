@@ -13,7 +13,9 @@ string with extra words...) fails the page instead of being skipped in silence.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import importlib.util
 import io
 import json
 import re
@@ -154,9 +156,50 @@ def problems(text: str) -> list[str]:
                 f"{where}: unknown language; use one of {sorted(RUN | SHELL | DATA)} "
                 "(python and console blocks run; the others are shown only)"
             )
-        if block.marker is not None and block.language not in SHELL:
-            found.append(f"{where}: only shell blocks can be marked 'not run'")
+        if block.marker is not None and block.language == "python":
+            found += [f"{where}: {p}" for p in unrun_python_problems(block)]
+        elif block.marker is not None and block.language not in SHELL:
+            found.append(f"{where}: only shell and python blocks can be marked 'not run'")
     return found
+
+
+def missing_imports(source: str) -> list[str]:
+    """The top-level modules a python block imports that are not installed here."""
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.add(node.module.split(".")[0])
+    return sorted(m for m in modules if importlib.util.find_spec(m) is None)
+
+
+def unrun_python_problems(block: Block) -> list[str]:
+    """Why a python block may not be marked 'not run' (empty: it may).
+
+    Only code for another tool's integration (wandb, mlflow...) is shown without running: it
+    must compile, say why, and import a module that is not installed here. Once the module is
+    installed, the block has to run like any other.
+    """
+    if not block.marker:
+        return ["say why it is not run: <!-- not run: <reason> -->"]
+    try:
+        missing = missing_imports(block.source)
+    except SyntaxError as exc:
+        return [f"it does not compile ({exc.msg}, line {exc.lineno}): a block not run still must"]
+    if not missing:
+        return [
+            (
+                "a python block not run must import a module that is not installed here "
+                "(another tool's integration); this one can run: remove the marker"
+            )
+        ]
+    return []
+
+
+def unrun_python_lines(text: str) -> frozenset[int]:
+    """The opening-fence lines of the python blocks marked 'not run' (Sybil skips them)."""
+    return frozenset(b.line for b in inventory(text) if b.language == "python" and b.marker)
 
 
 def shell_commands(source: str) -> list[str]:
@@ -335,12 +378,15 @@ def run_page(page: Path, monkeypatch: pytest.MonkeyPatch, *, openai_env: bool = 
         CodeBlockParser("python", run_python),
         CodeBlockParser("console", run_console),
     )
+    unrun = unrun_python_lines(page.read_text(encoding="utf-8"))
     document.namespace["__name__"] = f"docs.{page.stem}"
     stack = contextlib.ExitStack()
     if openai_env:
         stack.enter_context(_openai_answered_by(sim, monkeypatch))
     with stack:
         for example in document:
+            if example.line in unrun:  # another tool's code, marked and checked by problems()
+                continue
             example.evaluate()
     sys.stdout.flush()
     result.namespace = document.namespace

@@ -3,7 +3,10 @@
 The convention, for every Markdown file under `docs/` and for README.md:
 
 - ```` ```python ```` blocks run, in page order, in one namespace per page (a later block sees
-  the names of earlier ones), with the network blocked and the output captured.
+  the names of earlier ones), with the network blocked and the output captured. The one
+  exception is another tool's integration (W&B, MLflow): a block marked by the line before it,
+  `<!-- not run: <reason> -->`, is shown only if it compiles and imports a module that is not
+  installed here; once that module is installed, the marker is refused and the block must run.
 - ```` ```console ```` blocks run their `$ finetune-kit ...` lines in-process, through
   `finetune_kit.cli.main(argv, context=ctx)`, where `ctx` holds one simulator per page
   (`Simulator(clock=VirtualClock())`: its client, its clock, nothing to confirm). Each command
@@ -32,6 +35,7 @@ is not picked up fails the page instead of being skipped in silence.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -87,8 +91,16 @@ def _prints(*snippets: str) -> Check:
 
 def _comparing(out: str, run: PageRun) -> None:
     assert "| gpt-4o-mini-2024-07-18 + 1-shot |" in out
-    assert f"\n{run.namespace['tuned']}\n" in out  # best("exact") is the tuned model
-    assert out.rstrip().endswith("(1.0, 1.0, 1.0)")
+    tuned, base = run.namespace["tuned"], "gpt-4o-mini-2024-07-18"
+    assert f"\n{tuned}\n" in out  # best("exact") is the tuned model
+    assert "| 10 | 0 | 100% [72%, 100%] | 100% [72%, 100%] |" in out  # Wilson, not [100%, 100%]
+    assert (
+        f"- {tuned} wins on exact: 100% vs 0% for {base} (+100 points, 95% CI +61 to +100)\n" in out
+    )
+    assert "\n(1.0, 0.3423802239546" in out  # 2 of 2 limericks
+    assert out.rstrip().endswith(
+        f"\n{tuned}\n{tuned} wins on limerick: 100% vs 0% for {base} (+100 points, 95% CI +7 to +100)"
+    )
 
 
 def _datasets(out: str, run: PageRun) -> None:
@@ -96,6 +108,11 @@ def _datasets(out: str, run: PageRun) -> None:
     assert run.namespace["report"].ok
     assert run.namespace["ds"].overlap("valid.jsonl") == [(9, 1), (10, 2)]
     assert "$ finetune-kit estimate train.jsonl --model gpt-4.1-mini-2025-04-14 --price 5\n" in out
+    assert (  # a spreadsheet: one finding, no statistics
+        "train.xlsx: no rows read\nNOT OK: 1 error(s), 0 warning(s)\nerrors:\n"
+        "  train.xlsx: [not_jsonl_text] not a JSONL text file: it is a ZIP archive" in out
+    )
+    assert "\ntrain.jsonl (test split)\n" in out
 
 
 def _async(out: str, run: PageRun) -> None:
@@ -125,6 +142,8 @@ CHECKS: dict[str, Check] = {
         "succeeded step 30/30\n",
         ":ckpt-step-10\n",
         "▁",
+        "\n1 {'train_loss': ",  # what the MLflow loop logs at step 1
+        "{'batch_size': 1, 'learning_rate_multiplier': 1.8, 'n_epochs': 3}\n",
     ),
     "docs/guides/models.md": _prints("gpt-4o-mini-2024-07-18\n", "2027-01-14"),
     "docs/guides/comparing.md": _comparing,
@@ -172,7 +191,11 @@ def test_every_block_ran(
 ) -> None:
     """Every python and console block of the page runs, in order, and prints what it should."""
     blocks = inventory(page.read_text(encoding="utf-8"))
-    present = Counter(b.language for b in blocks if b.language in {"python", "console"})
+    present = Counter(
+        b.language
+        for b in blocks
+        if b.language in {"python", "console"} and not (b.language == "python" and b.marker)
+    )
     commands = sum(len(console_commands(b.source)) for b in blocks if b.language == "console")
     run = _run(page, monkeypatch, tmp_path)
     out = capsys.readouterr().out
@@ -192,6 +215,39 @@ def test_nothing_is_written_into_the_repository(
     assert (tmp_path / "clean.jsonl").exists()
     assert not (REPO / "clean.jsonl").exists()
     assert not (DOCS / "guides" / "clean.jsonl").exists()
+
+
+# --- the site ------------------------------------------------------------------------------------
+
+
+def _site_setting(name: str) -> list[str]:
+    """The lines of a block setting of mkdocs.yml (`name: |` text, or a `- item` list)."""
+    config = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+    found = re.search(rf"^{name}:[^\n]*\n((?:[ ]+[^\n]*\n)+)", config, flags=re.MULTILINE)
+    assert found, f"mkdocs.yml has no {name}"
+    return [line.strip().removeprefix("- ") for line in found.group(1).splitlines()]
+
+
+def test_the_site_publishes_pages_and_assets_only() -> None:
+    """Every file under docs/ is a page, a picture or a stylesheet, or is excluded from the site:
+    docs/pictures.py (the script that draws docs/assets/) is not published."""
+    published = {".md", ".svg", ".png", ".css"}
+    others = {
+        p.relative_to(DOCS).as_posix()
+        for p in DOCS.rglob("*")
+        if p.is_file() and p.suffix not in published and "__pycache__" not in p.parts
+    }
+    assert others == {"pictures.py"}
+    assert set(_site_setting("exclude_docs")) == others
+
+
+def test_code_blocks_wrap_instead_of_running_off_the_page() -> None:
+    """The site's stylesheet makes long code lines wrap (they were cut off at the right edge)."""
+    assert _site_setting("extra_css") == ["stylesheets/extra.css"]
+    css = (DOCS / "stylesheets" / "extra.css").read_text(encoding="utf-8")
+    rule = re.search(r"\.md-typeset pre > code \{([^}]*)\}", css)
+    assert rule, css
+    assert "white-space: pre-wrap;" in rule.group(1)
 
 
 # --- the runner's own rules ---------------------------------------------------------------------
@@ -214,6 +270,26 @@ def test_shell_blocks_need_a_reason_to_hold_more_than_setup() -> None:
     assert problems(marked) == []
     assert problems("<!-- not run: -->\n```bash\nfinetune-kit demo\n```\n")
     assert problems("<!-- invisible-code-block: python\nx = 1\n-->\n")
+
+
+def test_python_blocks_not_run_are_other_tools_code_only() -> None:
+    """A python block marked 'not run' must compile and import something not installed."""
+    marked = "<!-- not run: needs {what} -->\n```python\n{code}\n```\n"
+    integration = marked.format(what="wandb", code="from wandb_not_here import sync\nsync()")
+    assert problems(integration) == []
+    runnable = problems(marked.format(what="nothing", code="import json\nprint(json.dumps(1))"))
+    assert len(runnable) == 1
+    assert "this one can run: remove the marker" in runnable[0]
+    broken = problems(marked.format(what="wandb", code="import wandb_not_here\nprint(("))
+    assert len(broken) == 1
+    assert "does not compile" in broken[0]
+    unexplained = "<!-- not run: -->\n```python\nimport wandb_not_here\n```\n"
+    assert problems(unexplained) == [
+        "line 2 (python): say why it is not run: <!-- not run: <reason> -->"
+    ]
+    assert problems("<!-- not run: data -->\n```json\n{}\n```\n") == [
+        "line 2 (json): only shell and python blocks can be marked 'not run'"
+    ]
 
 
 def test_console_blocks_parse_exit_codes_and_output() -> None:

@@ -10,16 +10,15 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
-import anyio
 import openai
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
 
+from finetune_kit._defaults import asleep_for, sleep_for
 from finetune_kit.exceptions import ConfigurationError, ProviderError, WaitTimeoutError
 
 __all__ = ["BatchResults", "arun_batch", "run_batch"]
@@ -124,7 +123,7 @@ def run_batch(
     requests: Sequence[tuple[str, str, list[dict[str, Any]]]],
     *,
     params: Mapping[str, Any] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     poll: float = 30.0,
     timeout: float = 24 * 3600,
 ) -> BatchResults:
@@ -134,7 +133,8 @@ def run_batch(
         client: The client to upload, create and poll with.
         requests: (custom_id, model, messages) for each completion; custom_ids must be unique.
         params: Chat-completions parameters for every request (`temperature=0`...).
-        sleep: What waiting between polls calls.
+        sleep: What waiting between polls calls (default `time.sleep`; for a simulator's
+            client, its clock's).
         poll: Seconds between two looks at the batch.
         timeout: Seconds of polling before giving up.
 
@@ -149,6 +149,7 @@ def run_batch(
 
     Added in 0.1.0.
     """
+    sleep = sleep or sleep_for(client)
     data = _jsonl(requests, params)
     upload = client.files.create(file=(FILENAME, data), purpose="batch")
     batch = client.batches.create(
@@ -171,9 +172,9 @@ async def arun_batch(
     requests: Sequence[tuple[str, str, list[dict[str, Any]]]],
     *,
     params: Mapping[str, Any] | None = None,
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
     poll: float = 30.0,
-    timeout: float = 24 * 3600,  # noqa: ASYNC109  # virtual-clock polls, not a cancel scope
+    timeout: float = 24 * 3600,  # virtual-clock polls, not a cancel scope
 ) -> BatchResults:
     """The async twin of [`run_batch`][finetune_kit.batch.run_batch].
 
@@ -181,7 +182,8 @@ async def arun_batch(
         client: The async client to upload, create and poll with.
         requests: (custom_id, model, messages) for each completion; custom_ids must be unique.
         params: Chat-completions parameters for every request.
-        sleep: What waiting between polls awaits.
+        sleep: What waiting between polls awaits (default `anyio.sleep`; for a simulator's
+            client, its clock's).
         poll: Seconds between two looks at the batch.
         timeout: Seconds of polling before giving up.
 
@@ -195,6 +197,7 @@ async def arun_batch(
 
     Added in 0.1.0.
     """
+    sleep = sleep or asleep_for(client)
     data = _jsonl(requests, params)
     upload = await client.files.create(file=(FILENAME, data), purpose="batch")
     batch = await client.batches.create(

@@ -1,8 +1,8 @@
 """`compare` / `acompare`: the same prompts against several models, side by side, in numbers.
 
 Per item and model: the output, latency, prompt and completion tokens, cost (when prices are
-given) and each grader's verdict. Per model: pass rates with 95% bootstrap intervals, latency
-p50/p95, tokens and cost per item. A base model can also be run with few-shot examples in the
+given) and each grader's verdict. Per model: pass rates with 95% Wilson score intervals, latency
+p50/p95, tokens and cost per item; per grader, a one-line verdict (`Comparison.verdict`). A base model can also be run with few-shot examples in the
 prompt, to show the tokens fine-tuning saves.
 
 Failures are loud and bounded: a model none of whose calls were answered has no rates (None,
@@ -26,13 +26,25 @@ import anyio
 import openai
 from pydantic import BaseModel, ConfigDict
 
+from finetune_kit._core import ready
 from finetune_kit._core.errors import classify
-from finetune_kit._core.names import parse_model_name
 from finetune_kit._core.redact import error_text
-from finetune_kit._core.scoring import Aimd, Grader, bootstrap_mean, contains, exact, percentile
+from finetune_kit._core.scoring import (
+    Aimd,
+    Grader,
+    Interval,
+    contains,
+    exact,
+    mean_interval,
+    percentile,
+    rate_difference,
+    wilson,
+)
+from finetune_kit._defaults import asleep_for, sleep_for, timer_for
 from finetune_kit.batch import arun_batch, run_batch
 from finetune_kit.dataset import Dataset
-from finetune_kit.exceptions import ConfigurationError
+from finetune_kit.exceptions import ConfigurationError, ModelNotFoundError
+from finetune_kit.models import announce, aresolve, resolve
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -113,10 +125,12 @@ class ModelSummary(BaseModel):
     errors: int
     """Items without an answer (each keeps its error)."""
     pass_rates: dict[str, tuple[float, float, float] | None]
-    """Grader -> (rate, 95% low, 95% high), over the items answered and graded; None when
-    none was (every call failed): "n/a" in the reports, `null` in JSON, never 0%."""
+    """Grader -> (rate, 95% low, 95% high), over the items answered and graded, with the Wilson
+    score interval (0 of 10 is (0.0, 0.0, 0.2775...)); None when none was (every call failed):
+    "n/a" in the reports, `null` in JSON, never 0%."""
     mean_scores: dict[str, tuple[float, float, float] | None] = {}
-    """Grader -> (mean score, 95% low, 95% high): for a judge, the win rate (ties count half);
+    """Grader -> (mean score, 95% low, 95% high): for a judge, the win rate (ties count half).
+    Scores within [0, 1] get the Wilson interval of their mean, others a seeded bootstrap;
     None when no answer was graded."""
     latency_p50: float
     """Over the items answered; 0 when none was."""
@@ -144,14 +158,94 @@ class Comparison(BaseModel):
     rows: list[Row]
     summaries: dict[str, ModelSummary]
 
-    def best(self, grader: str) -> str:
-        """The model with the highest pass rate for `grader` (a model without one ranks last)."""
+    def __str__(self) -> str:
+        """The Markdown report, as `to_markdown()` makes it: `print(comparison)` shows it."""
+        return self.to_markdown()
+
+    @property
+    def graders(self) -> list[str]:
+        """The graders' names, sorted."""
+        return sorted({g for s in self.summaries.values() for g in s.pass_rates})
+
+    def _grader(self, grader: str | None, method: str) -> str:
+        names = self.graders
+        if grader is None:
+            if len(names) == 1:
+                return names[0]
+            if not names:
+                raise ConfigurationError(f"{method}: nothing was graded (pass graders= to compare)")
+            raise ConfigurationError(
+                f"{method} needs a grader's name: one of {', '.join(map(repr, names))}"
+            )
+        if grader not in names:
+            known = ", ".join(map(repr, names)) or "none"
+            raise ConfigurationError(f"{method}: no grader named {grader!r} (graders: {known})")
+        return grader
+
+    def best(self, grader: str | None = None) -> str:
+        """The model with the highest pass rate for `grader` (a model without one ranks last).
+
+        Ties go to the model listed first. `grader` may be left out when there is only one.
+
+        Raises:
+            ConfigurationError: No grader of that name; or it was left out and there are
+                several (the error names them) or none.
+        """
+        name = self._grader(grader, "best()")
 
         def rate(model: str) -> float:
-            value = self.summaries[model].pass_rates.get(grader)
+            value = self.summaries[model].pass_rates.get(name)
             return -1.0 if value is None else value[0]
 
         return max(self.models, key=rate)
+
+    def _passes(self, model: str, grader: str) -> Interval | None:
+        """The pass rate of `model` for `grader` with its Wilson interval; None if none graded."""
+        graded = [
+            a.grades.get(grader, False)
+            for row in self.rows
+            if (a := row.answers.get(model)) is not None and a.error is None and a.grades
+        ]
+        return wilson(sum(graded), len(graded)) if graded else None
+
+    def verdict(self, grader: str | None = None) -> str:
+        """One line that says what the comparison found for `grader`.
+
+        The two models with the highest pass rates, the difference in percentage points and its
+        95% interval (Newcombe's, from each rate's Wilson interval). When the interval is above
+        zero the leader wins; otherwise there is no clear winner (more items would tell):
+
+        - `ft:...:demo:abc wins on exact: 90% vs 20% for gpt-4o-mini (+70 points, 95% CI +27
+          to +87)`
+        - `no clear winner on exact: ft:... 60% vs 50% for gpt-4o-mini (+10 points, 95% CI -29
+          to +45)`
+
+        Models without a graded answer are left out. `grader` may be left out when there is
+        only one.
+
+        Raises:
+            ConfigurationError: As for `best`.
+        """
+        name = self._grader(grader, "verdict()")
+        ranked = sorted(
+            ((m, r) for m in self.models if (r := self._passes(m, name)) is not None),
+            key=lambda pair: -pair[1].value,  # stable: ties keep the models' order
+        )
+        if not ranked:
+            return f"no verdict on {name}: no model's answers were graded"
+        if len(ranked) == 1:
+            ((model, rate),) = ranked
+            return (
+                f"only {model} was graded on {name}: {rate.value:.0%} "
+                f"(95% CI {rate.low:.0%} to {rate.high:.0%})"
+            )
+        (first, a), (second, b) = ranked[:2]
+        d = rate_difference(a, b)
+        head = f"{first} wins on {name}:" if d.low > 0 else f"no clear winner on {name}: {first}"
+        return (
+            f"{head} {a.value:.0%} vs {b.value:.0%} for {second} "
+            f"({_points(d.value)} points, 95% CI {_points(d.low)} to {_points(d.high)})"
+        )
 
     @property
     def failed_models(self) -> list[str]:
@@ -210,8 +304,12 @@ class Comparison(BaseModel):
         return pd.DataFrame.from_records(records)
 
     def to_markdown(self, *, items: int = 20) -> str:
-        """A summary table, then the first `items` items side by side."""
-        graders = sorted({g for s in self.summaries.values() for g in s.pass_rates})
+        """A summary table, each grader's verdict, then the first `items` items side by side.
+
+        Pass rates read `90% [60%, 98%]` (the 95% Wilson interval); "n/a" for a model with no
+        graded answer. `str(comparison)` is this, with the default `items`.
+        """
+        graders = self.graders
         head = [
             "model",
             "items",
@@ -238,6 +336,8 @@ class Comparison(BaseModel):
                 + (" | " if rates else "")
                 + f"{latency} | {tokens} | {cost} |"
             )
+        if graders:
+            lines += ["", *[f"- {self.verdict(g)}" for g in graders]]
         lines += [
             "",
             "| # | prompt | " + " | ".join(self.models) + " |",
@@ -269,6 +369,12 @@ class CompareInterrupted(KeyboardInterrupt):
 def _rate_text(rate: tuple[float, float, float] | None) -> str:
     """A rate with its interval, `"67% [33%, 100%]"`, or `"n/a"` when there is none."""
     return "n/a" if rate is None else f"{rate[0]:.0%} [{rate[1]:.0%}, {rate[2]:.0%}]"
+
+
+def _points(difference: float) -> str:
+    """A difference of two rates in percentage points, signed: `+70`, `-5`, `+0`."""
+    points = round(difference * 100)
+    return f"{points:+d}" if points else "+0"
 
 
 def _cell(text: str, width: int = 120) -> str:
@@ -518,14 +624,24 @@ class _AsyncGate:
             self._cond.notify_all()
 
 
-def _retry_delay(exc: BaseException, attempt: int, model_id: str = "") -> float | None:
+def _ready_delay(attempt: int) -> float:
+    """The wait before attempt `attempt + 1` of a model not served yet: 5, 10, 20, 40, 60... s."""
+    return min(60.0, 5.0 * 2.0 ** (attempt - 1))
+
+
+READY_BUDGET = sum(_ready_delay(a) for a in range(1, NOT_READY_ATTEMPTS))
+"""Seconds a model not served yet is waited for in all (615)."""
+
+
+def _retry_delay(exc: BaseException, attempt: int, *, not_ready: bool = False) -> float | None:
     """Seconds to wait before retrying a rate-limited or transient call; None: give up.
 
-    A tuned model that answers 404 right after its job succeeded is not served yet: that is
-    retried too (5 s, 10 s... for about 10 minutes), as `TunedModel.chat` does.
+    A model known to exist that answers 404 (`not_ready`: fresh from its job, or known to the
+    provider, see `_NotFound`) is not served yet: that is retried too (5 s, 10 s... for about 10
+    minutes), as `TunedModel.chat` does.
     """
-    if isinstance(exc, openai.NotFoundError) and parse_model_name(model_id).kind != "base":
-        return None if attempt >= NOT_READY_ATTEMPTS else min(60.0, 5.0 * 2 ** (attempt - 1))
+    if isinstance(exc, openai.NotFoundError) and not_ready:
+        return None if attempt >= NOT_READY_ATTEMPTS else _ready_delay(attempt)
     limit = RATE_LIMIT_ATTEMPTS if isinstance(exc, openai.RateLimitError) else MAX_ATTEMPTS
     if attempt >= limit:
         return None
@@ -533,6 +649,76 @@ def _retry_delay(exc: BaseException, attempt: int, model_id: str = "") -> float 
     if not c.transient:
         return None
     return c.retry_after or min(30.0, 0.5 * 2 ** (attempt - 1))
+
+
+class _NotFound:
+    """What each model's "not found" means, decided once per model (`resolve`) for all workers.
+
+    A model that does not exist raises `ModelNotFoundError` (the whole run stops); one to wait
+    for has each new wait announced once, however many items wait.
+    """
+
+    def __init__(self, models: Sequence[Any], on_wait: Callable[[str], object] | None) -> None:
+        self.fresh = {str(getattr(m, "id", m)) for m in models if getattr(m, "fresh", False)}
+        self.on_wait = on_wait
+        self.verdicts: dict[str, ready.Verdict | ModelNotFoundError] = {}
+        self.announced: dict[str, int] = {}
+
+    def settled(self, model_id: str) -> bool:
+        """True to wait; raises the `ModelNotFoundError` decided for `model_id`."""
+        verdict = self.verdicts[model_id]
+        if isinstance(verdict, ModelNotFoundError):
+            raise verdict
+        return verdict == "wait"
+
+    def decided(self, model_id: str, verdict: ready.Verdict | ModelNotFoundError) -> bool:
+        self.verdicts.setdefault(model_id, verdict)
+        return self.settled(model_id)
+
+    def announce(self, model_id: str, attempt: int, delay: float) -> None:
+        """Say, once per attempt number and model, that `model_id` is waited for."""
+        if self.announced.get(model_id, 0) >= attempt:
+            return
+        self.announced[model_id] = attempt
+        waited = sum(_ready_delay(a) for a in range(1, attempt))
+        line = ready.waiting(model_id, delay, waited, READY_BUDGET, deployment=False)
+        announce(line, self.on_wait)
+
+
+def _not_ready(
+    client: openai.OpenAI, found: _NotFound, lock: threading.Lock, model_id: str, exc: Exception
+) -> bool:
+    """Whether to wait for `model_id` after `exc`; the first 404 of each model decides."""
+    if not isinstance(exc, openai.NotFoundError):
+        return False
+    with lock:  # one look-up per model, whatever the concurrency
+        if model_id in found.verdicts:
+            return found.settled(model_id)
+        try:
+            verdict: ready.Verdict | ModelNotFoundError = resolve(
+                client, model_id, exc, fresh=model_id in found.fresh
+            )
+        except ModelNotFoundError as missing:
+            verdict = missing
+        return found.decided(model_id, verdict)
+
+
+async def _anot_ready(
+    client: openai.AsyncOpenAI, found: _NotFound, lock: anyio.Lock, model_id: str, exc: Exception
+) -> bool:
+    """The async twin of `_not_ready`."""
+    if not isinstance(exc, openai.NotFoundError):
+        return False
+    async with lock:
+        if model_id in found.verdicts:
+            return found.settled(model_id)
+        try:
+            verdict: ready.Verdict | ModelNotFoundError = await aresolve(
+                client, model_id, exc, fresh=model_id in found.fresh
+            )
+        except ModelNotFoundError as missing:
+            verdict = missing
+        return found.decided(model_id, verdict)
 
 
 def _setup(  # noqa: PLR0917 - the arguments of compare(), passed through
@@ -611,9 +797,9 @@ def _summaries(
             if not graded:  # nothing answered (or nothing graded): no rate, not 0%
                 rates[name] = means[name] = None
                 continue
-            interval = bootstrap_mean([float(a.grades.get(name, False)) for a in graded])
+            interval = wilson(sum(a.grades.get(name, False) for a in graded), len(graded))
             rates[name] = (interval.value, interval.low, interval.high)
-            mean = bootstrap_mean([a.scores.get(name, 0.0) for a in graded])
+            mean = mean_interval([a.scores.get(name, 0.0) for a in graded])
             means[name] = (mean.value, mean.low, mean.high)
         costs = [a.cost_usd for a in ok]
         out[model] = ModelSummary(
@@ -777,8 +963,9 @@ def compare(
     mode: Literal["live", "batch"] = "live",
     reference_model: str | None = None,
     deadline: float | None = DEFAULT_DEADLINE,
-    sleep: Callable[[float], None] = time.sleep,
-    timer: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] | None = None,
+    timer: Callable[[], float] | None = None,
+    on_wait: Callable[[str], object] | None = None,
     **params: Any,
 ) -> Comparison:
     """Run the same prompts against every model; return the side-by-side comparison.
@@ -803,16 +990,24 @@ def compare(
             on `timer`. No call starts after it and no retry waits past it: an item without an
             answer by then is kept with the error "deadline exceeded" (and the error it last
             got). Batch mode waits for its batch instead (up to its 24 h window).
-        sleep: What waiting between retries calls (`time.sleep` is cut short by Ctrl-C).
-        timer: The clock for latencies and the deadline (pass a simulator's `clock.now` with
-            its `clock.sleep`).
+        sleep: What waiting between retries calls (default `time.sleep`, cut short by Ctrl-C;
+            for a simulator's client, its clock's).
+        timer: The clock for latencies and the deadline (default `time.perf_counter`; for a
+            simulator's client, its clock's `now`).
+        on_wait: Called with a line saying what is waited for, when a model is not served yet
+            (the `finetune_kit.waits` logger gets it at INFO too).
         **params: Chat-completions parameters for every call (`temperature=0`...).
 
     Rate limits and transient errors are retried with backoff (Retry-After honoured); an item
     that still fails is kept with its error, never dropped. A model none of whose calls were
     answered is listed in `failed_models` and has no pass rates (None).
 
+    A model's first "not found" decides, as for `TunedModel.chat`: a model known to exist (a
+    `TunedModel` fresh from its job, or a name the provider's Models API knows) is waited for,
+    each wait announced; any other name raises `ModelNotFoundError` at once.
+
     Raises:
+        ModelNotFoundError: A model does not exist (with the close names the provider lists).
         CompareInterrupted: Ctrl-C: it stops within about a second and carries the comparison
             of what had finished (the rest marked "interrupted").
 
@@ -821,6 +1016,9 @@ def compare(
     items, plan, chosen, on_call = _setup(
         prompts, system, models, few_shot, graders, reference_model
     )
+    sleep = sleep or sleep_for(client)
+    timer = timer or timer_for(client)
+    found, found_lock = _NotFound(models, on_wait), threading.Lock()
 
     limit = _Deadline.start(timer, deadline)  # validated in batch mode too; used in live mode
     if mode == "batch":
@@ -863,11 +1061,15 @@ def compare(
                     prices=prices,
                 )
             last = failure
-            delay = _retry_delay(failure, attempt, model_id)
+            not_ready = _not_ready(client, found, found_lock, model_id, failure)
+            delay = _retry_delay(failure, attempt, not_ready=not_ready)
             if delay is None:
                 return _failed(failure)
             if not limit.allows(delay):  # the retry would come too late: never wait past it
                 return limit.exceeded(failure)
+            if not_ready:
+                with found_lock:
+                    found.announce(model_id, attempt, delay)
             pause(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -888,7 +1090,7 @@ async def _watch(limit: _Deadline, work: anyio.CancelScope, stopped: list[str]) 
     work.cancel()
 
 
-async def acompare(
+async def acompare(  # noqa: PLR0915 - compare's flow, in one piece like its twin
     client: openai.AsyncOpenAI,
     *,
     models: Sequence[Any],
@@ -901,8 +1103,9 @@ async def acompare(
     mode: Literal["live", "batch"] = "live",
     reference_model: str | None = None,
     deadline: float | None = DEFAULT_DEADLINE,
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-    timer: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    timer: Callable[[], float] | None = None,
+    on_wait: Callable[[str], object] | None = None,
     **params: Any,
 ) -> Comparison:
     """The async twin of [`compare`][finetune_kit.compare.compare].
@@ -917,6 +1120,9 @@ async def acompare(
     items, plan, chosen, on_call = _setup(
         prompts, system, models, few_shot, graders, reference_model
     )
+    sleep = sleep or asleep_for(client)
+    timer = timer or timer_for(client)
+    found, found_lock = _NotFound(models, on_wait), anyio.Lock()
     limit = _Deadline.start(timer, deadline)  # validated in batch mode too; used in live mode
     if mode == "batch":
         requests, keys = _batch_requests(items, plan)
@@ -928,6 +1134,7 @@ async def acompare(
     answers: dict[tuple[int, str], Answer] = {}
     work = anyio.CancelScope()
     stopped: list[str] = []
+    not_found: list[ModelNotFoundError] = []
 
     async def attempts(item: _Item, model_id: str, shots: list[dict[str, Any]]) -> Answer:
         last: openai.OpenAIError | None = None
@@ -956,11 +1163,14 @@ async def acompare(
                     prices=prices,
                 )
             last = failure
-            delay = _retry_delay(failure, attempt, model_id)
+            not_ready = await _anot_ready(client, found, found_lock, model_id, failure)
+            delay = _retry_delay(failure, attempt, not_ready=not_ready)
             if delay is None:
                 return _failed(failure)
             if not limit.allows(delay):
                 return limit.exceeded(failure)
+            if not_ready:
+                found.announce(model_id, attempt, delay)
             await sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -969,6 +1179,9 @@ async def acompare(
             answers[(item.index, label)] = await attempts(item, model_id, shots)
         except KeyboardInterrupt:
             stopped.append(INTERRUPTED)
+            work.cancel()
+        except ModelNotFoundError as missing:  # the run stops: raised once the tasks are done
+            not_found.append(missing)
             work.cancel()
 
     async with anyio.create_task_group() as outer:
@@ -980,6 +1193,8 @@ async def acompare(
                     for label, model_id, shots in plan:
                         tg.start_soon(run, item, label, model_id, shots)
         outer.cancel_scope.cancel()
+    if not_found:
+        raise not_found[0]
     if INTERRUPTED in stopped:
         partial = _assemble(items, plan, answers, chosen, reference_model, missing=INTERRUPTED)
         raise CompareInterrupted(partial)

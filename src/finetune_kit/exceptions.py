@@ -6,14 +6,18 @@ FinetuneKitError(Exception)                        base for everything finetune-
 │                                                  (.report, .findings, .line, .source)
 ├── ConfigurationError(FinetuneKitError, ValueError)
 │   ├── EncodingUnavailableError                   a tokenizer that can't be loaded offline
-│   └── BudgetExceededError                        the estimate is over max_cost: nothing spent
+│   ├── BudgetExceededError                        the estimate is over max_cost: nothing spent
+│   ├── UnknownModelError                          a model name nobody knows (.model, .suggestions)
+│   └── RetiredModelError                          a model that can't be trained any more
+│                                                  (.model, .shutdown_date, .replacement)
 ├── ProviderError(FinetuneKitError)                the provider refused: what it means, what to do
 │   ├── FileNotReadyError                          the file is still being processed
 │   ├── FileRejectedError                          the provider rejected a file (.line, .field)
 │   ├── RateLimitedError                           429 (.retry_after seconds, when given)
 │   │   └── DailyJobLimitError                     the daily fine-tuning job limit
 │   ├── FineTuningUnavailableError                 no fine-tuning for this account (wind-down)
-│   └── IncompatibleEndpointError                  the URL did not answer like the API (.url)
+│   ├── IncompatibleEndpointError                  the URL did not answer like the API (.url)
+│   └── ModelNotFoundError                         no such model or deployment (.model, .suggestions)
 ├── JobError(FinetuneKitError)                     a job ended badly (.job: the SDK's FineTuningJob)
 │   ├── JobFailedError                             status "failed" (.code, .message, .param, .hint)
 │   │   ├── TrainingFileRejectedError              its file failed validation (.line, .field)
@@ -57,11 +61,14 @@ __all__ = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "ModelNotFoundError",
     "ModelRetirementWarning",
     "ModerationError",
     "ProviderError",
     "RateLimitedError",
+    "RetiredModelError",
     "TrainingFileRejectedError",
+    "UnknownModelError",
     "WaitTimeoutError",
 ]
 
@@ -135,6 +142,48 @@ class BudgetExceededError(ConfigurationError):
         super().__init__(message)
         self.estimate_usd = estimate_usd
         self.max_cost = max_cost
+
+
+class UnknownModelError(ConfigurationError):
+    """A model to train that neither finetune-kit nor the provider's model list knows.
+
+    Raised before anything is read, uploaded or created; the message says the closest known
+    name (`unknown model 'gpt-4o-mni': did you mean 'gpt-4o-mini'?`).
+
+    Attributes:
+        model: The name as given.
+        suggestions: Close names that can be trained, best first (may be empty).
+
+    Added in 0.2.0.
+    """
+
+    def __init__(self, message: str, *, model: str, suggestions: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.model = model
+        self.suggestions = suggestions
+
+
+class RetiredModelError(ConfigurationError):
+    """A model to train (or the base of a tuned model to continue from) that has shut down.
+
+    Raised before anything is read, uploaded or created; the message names the date and what to
+    train instead.
+
+    Attributes:
+        model: The name as given.
+        shutdown_date: `YYYY-MM-DD` it shut down (or the day OpenAI stopped taking new jobs).
+        replacement: What to train instead, when there is something to say.
+
+    Added in 0.2.0.
+    """
+
+    def __init__(
+        self, message: str, *, model: str, shutdown_date: str, replacement: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.shutdown_date = shutdown_date
+        self.replacement = replacement
 
 
 class ProviderError(FinetuneKitError):
@@ -251,6 +300,36 @@ class IncompatibleEndpointError(ProviderError):
     ) -> None:
         super().__init__(message, code=code, status_code=status_code)
         self.url = url
+
+
+class ModelNotFoundError(ProviderError):
+    """The model (on Azure, the deployment) called does not exist, or is still not served.
+
+    Raised at once for a name the provider doesn't know, with the close names it lists; a model
+    fresh from its job (or a deployment just made) is waited for first (see
+    [`TunedModel.chat`][finetune_kit.TunedModel.chat]). The SDK's `NotFoundError` is the
+    `__cause__`.
+
+    Attributes:
+        model: The name that was called.
+        suggestions: Close names the provider lists (best first; empty when none, or when the
+            list could not be read).
+
+    Added in 0.1.0.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        suggestions: tuple[str, ...] = (),
+        code: str | None = "model_not_found",
+        status_code: int | None = 404,
+    ) -> None:
+        super().__init__(message, code=code, status_code=status_code)
+        self.model = model
+        self.suggestions = suggestions
 
 
 class JobError(FinetuneKitError):

@@ -37,7 +37,9 @@ from finetune_kit._core.files import (
     remote_name,
 )
 from finetune_kit._core.redact import redact
+from finetune_kit._defaults import asleep_for, sleep_for
 from finetune_kit.dataset import Dataset
+from finetune_kit.dataset.engine import is_gzip, iter_file_chunks
 from finetune_kit.exceptions import ConfigurationError, FileRejectedError, WaitTimeoutError
 
 if sys.version_info >= (3, 11):
@@ -82,23 +84,32 @@ def _is_file_id(source: Source) -> bool:
     return isinstance(source, str) and source.startswith("file-") and not Path(source).exists()
 
 
-def _local(source: Source, options: UploadOptions) -> tuple[Path, Identity, bool]:
-    """Validate and identify the local data; returns (path, identity, is_temporary)."""
+def _local(source: Source, options: UploadOptions) -> tuple[Path, Identity, bool, str]:
+    """Validate and identify the local data; returns (path, identity, is_temporary, stem).
+
+    The API takes JSONL: in-memory rows are written to a temporary file, and a `.jsonl.gz` file
+    is decompressed into one (as a stream: memory stays flat), so the same data uploads as the
+    same bytes, however it is stored here.
+    """
     dataset = source if isinstance(source, Dataset) else Dataset.from_jsonl(source)
     if not options.force:
         dataset.validate(model=options.model or DEFAULT_MODEL).raise_for_errors()
-    temporary = dataset.path is None
-    if dataset.path is not None:
-        path = dataset.path
-    else:
-        handle, name = tempfile.mkstemp(prefix="finetune-kit-", suffix=".jsonl")
-        os.close(handle)
-        path = dataset.to_jsonl(name)
-    return path, identity_of_path(path), temporary
-
-
-def _stem(path: Path, *, temporary: bool) -> str:
-    return "records" if temporary else path.name
+    if dataset.path is not None and not is_gzip(dataset.path):
+        return dataset.path, identity_of_path(dataset.path), False, dataset.path.name
+    handle, name = tempfile.mkstemp(prefix="finetune-kit-", suffix=".jsonl")
+    try:
+        if dataset.path is not None:  # a .jsonl.gz: the decompressed bytes, byte for byte
+            with os.fdopen(handle, "wb") as out:
+                for block in iter_file_chunks(dataset.path):
+                    out.write(block)
+            path, stem = Path(name), dataset.path.name.removesuffix(dataset.path.suffix)
+        else:
+            os.close(handle)
+            path, stem = dataset.to_jsonl(name), "records"
+        return path, identity_of_path(path), True, stem
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def _rejected(file: FileObject) -> FileRejectedError:
@@ -172,21 +183,25 @@ def upload(
     source: Source,
     options: UploadOptions | None = None,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> FileObject:
     """Upload training data (see `Dataset.upload`); return the processed `FileObject`.
+
+    `sleep` waits between looks at the file (default `time.sleep`; a simulator's clock for a
+    simulator's client).
 
     Added in 0.1.0.
     """
     if isinstance(client, AsyncOpenAI):
         raise ConfigurationError("upload() takes an OpenAI client; use aupload() with AsyncOpenAI")
+    sleep = sleep or sleep_for(client)
     opts = options or UploadOptions()
     if _is_file_id(source):
         existing = client.files.retrieve(str(source))
         return wait_processed(client, existing, opts, sleep=sleep) if opts.wait else existing
-    path, ident, temporary = _local(source, opts)
+    path, ident, temporary, stem = _local(source, opts)
     try:
-        name = remote_name(_stem(path, temporary=temporary), ident)
+        name = remote_name(stem, ident)
         found = find_match(client.files.list(purpose="fine-tune"), ident) if opts.dedupe else None
         file: FileObject
         if found is not None:
@@ -324,21 +339,25 @@ async def aupload(
     source: Source,
     options: UploadOptions | None = None,
     *,
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> FileObject:
     """Upload training data (see `Dataset.aupload`); return the processed `FileObject`.
+
+    `sleep` waits between looks at the file (default `anyio.sleep`; a simulator's clock for a
+    simulator's client).
 
     Added in 0.1.0.
     """
     if isinstance(client, OpenAI):
         raise ConfigurationError("aupload() takes an AsyncOpenAI client; use upload() with OpenAI")
+    sleep = sleep or asleep_for(client)
     opts = options or UploadOptions()
     if _is_file_id(source):
         existing = await client.files.retrieve(str(source))
         return await await_processed(client, existing, opts, sleep=sleep) if opts.wait else existing
-    path, ident, temporary = await anyio.to_thread.run_sync(_local, source, opts)
+    path, ident, temporary, stem = await anyio.to_thread.run_sync(_local, source, opts)
     try:
-        name = remote_name(_stem(path, temporary=temporary), ident)
+        name = remote_name(stem, ident)
         found = None
         if opts.dedupe:
             found = find_match([f async for f in client.files.list(purpose="fine-tune")], ident)

@@ -11,13 +11,15 @@ from __future__ import annotations
 import builtins
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import anyio
-from openai import AsyncOpenAI, OpenAI
+import openai
+from openai import AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI
+from openai.types import Model
 from openai.types.fine_tuning import FineTuningJob
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
@@ -51,12 +53,14 @@ from finetune_kit._core.poll import (
     WaitFlow,
     wait_flow,
 )
-from finetune_kit._core.prepare import Prepared, Source, prepare
+from finetune_kit._core.prepare import ModelNames, Prepared, Source, prepare
 from finetune_kit._core.spec import JobRequest, check_budget, check_params, job_request
+from finetune_kit._defaults import asleep_for, now_for, sleep_for
 from finetune_kit._lock import afingerprint_lock, fingerprint_lock
+from finetune_kit.dataset.catalog import Provider, check_model_name, require_trainable
 from finetune_kit.exceptions import ConfigurationError
 from finetune_kit.files import UploadOptions
-from finetune_kit.models import AsyncTunedModel, TunedModel
+from finetune_kit.models import AsyncTunedModel, TunedModel, fresh_from
 
 __all__ = ["AsyncFineTuneJob", "FineTuneJob", "Progress"]
 
@@ -117,6 +121,61 @@ def _method_type(method: Any) -> str:
     return str(method or "supervised")
 
 
+def _provider(client: object) -> Provider:
+    """`"azure"` for an Azure OpenAI client (or base URL), else `"openai"`."""
+    if isinstance(client, AzureOpenAI | AsyncAzureOpenAI):
+        return "azure"
+    host = str(getattr(getattr(client, "base_url", None), "host", "") or "")
+    return "azure" if host.endswith((".azure.com", ".azure-api.net")) else "openai"
+
+
+def _served(models: Iterable[Model], now: float) -> frozenset[str]:
+    """The ids of the listed models that are not shut down by `now`."""
+    today = datetime.fromtimestamp(now, tz=timezone.utc).date().isoformat()
+    return frozenset(
+        m.id
+        for m in models
+        if not (isinstance(m.shutdown_date, str) and m.shutdown_date and m.shutdown_date <= today)
+    )
+
+
+def served_models(client: OpenAI, now: float) -> frozenset[str]:
+    """The model ids `client`'s provider serves at `now` (empty when its list can't be read).
+
+    Added in 0.2.0.
+    """
+    try:
+        return _served(client.models.list(), now)
+    except openai.APIError:
+        return frozenset()
+
+
+async def aserved_models(client: AsyncOpenAI, now: float) -> frozenset[str]:
+    """`served_models` for an `AsyncOpenAI` client.
+
+    Added in 0.2.0.
+    """
+    try:
+        return _served([m async for m in client.models.list()], now)
+    except openai.APIError:
+        return frozenset()
+
+
+def _names_first(model: str, client: object, now: float) -> ModelNames | None:
+    """The model check before the provider's list: `None` when the list must be asked."""
+    where = _provider(client)
+    if check_model_name(model, now=now, provider=where) is None:
+        return ModelNames(where, None, now)
+    return None
+
+
+def _names_then(model: str, client: object, now: float, served: frozenset[str]) -> ModelNames:
+    """The model check with the provider's list: raises when the name still can't be trained."""
+    where = _provider(client)
+    require_trainable(model, now=now, provider=where, known_remote=served)
+    return ModelNames(where, served, now)
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     request: JobRequest
@@ -141,6 +200,7 @@ def _plan(
     extra_body: dict[str, Any] | None,
     force: bool,
     nonce: str | None,
+    names: ModelNames,
 ) -> _Plan:
     """Every local check before anything is spent: parameters, data, budget."""
     check_params(
@@ -148,16 +208,20 @@ def _plan(
     )
     kind = _method_type(method)
     epochs = _n_epochs(method, hyperparameters)
-    train = prepare(
-        training, model=model, method_type=kind, n_epochs=epochs, prices=prices, force=force
-    )
-    valid = (
-        prepare(
-            validation, model=model, method_type=kind, n_epochs=epochs, prices=prices, force=force
+
+    def checked(source: Source) -> Prepared:
+        return prepare(
+            source,
+            model=model,
+            method_type=kind,
+            n_epochs=epochs,
+            prices=prices,
+            force=force,
+            names=names,
         )
-        if validation is not None
-        else None
-    )
+
+    train = checked(training)
+    valid = checked(validation) if validation is not None else None
     request = job_request(
         model=model,
         training_identity=train.identity,
@@ -192,8 +256,9 @@ class FineTuneJob:
     Args:
         client: An `openai.OpenAI` or `openai.AzureOpenAI` client.
         snapshot: The job as the API returned it.
-        sleep: What waiting calls (default `time.sleep`; tests pass a virtual clock's).
-        now: The clock of the tuned model's shutdown warning (default `time.time`).
+        sleep: What waiting calls (default `time.sleep`; for a simulator's client, its clock's).
+        now: The clock of the tuned model's shutdown warning (default `time.time`; for a
+            simulator's client, its clock's).
 
     Added in 0.1.0.
     """
@@ -212,8 +277,8 @@ class FineTuneJob:
             )
         self.client = client
         self.snapshot = snapshot
-        self._sleep = sleep or time.sleep
-        self._now = now or time.time
+        self._sleep = sleep or sleep_for(client)
+        self._now = now or now_for(client)
         self._cursor = EventCursor()  # what wait(on_event=...) has handed out
         self._progress_cursor = EventCursor()  # progress() reads on its own: it takes nothing away
         self._last_metrics: MetricsEvent | None = None
@@ -259,7 +324,9 @@ class FineTuneJob:
     ) -> FineTuneJob:
         """Create a fine-tuning job, exactly once.
 
-        Before anything is spent, the parameters are checked (method and hyperparameter
+        Before anything is spent, the model name is checked (a name finetune-kit doesn't
+        know is looked up in the provider's model list: Azure and other endpoints have names of
+        their own), the parameters are checked (method and hyperparameter
         ranges, suffix, metadata limits), local data is validated (`Dataset.validate`) and the
         cost estimate is held against `max_cost`. Then data is uploaded (deduplicated by content)
         and processed, and the job is created with a fingerprint of its inputs in its
@@ -293,10 +360,14 @@ class FineTuneJob:
             force: Upload data even when validation finds errors.
             new: Start a new job even if one was already created from the same inputs.
             upload: How to upload (threshold, part size, concurrency...).
-            sleep: What waiting calls (default `time.sleep`).
-            now: The clock of the tuned model's shutdown warning (default `time.time`).
+            sleep: What waiting calls (default `time.sleep`; for a simulator's client, its
+                clock's: nothing to pass to run on a `Simulator`).
+            now: The clock of the model's shutdown check and warning (default `time.time`).
 
         Raises:
+            UnknownModelError: `model` is a name neither finetune-kit nor the provider's model
+                list (asked only for names finetune-kit doesn't know) has; nothing uploaded.
+            RetiredModelError: `model` (or its base) has shut down; nothing uploaded.
             DatasetError: The data has errors (nothing uploaded).
             ConfigurationError: A parameter the API would refuse (nothing uploaded).
             BudgetExceededError: The estimate is over `max_cost` (nothing uploaded).
@@ -309,6 +380,10 @@ class FineTuneJob:
             raise ConfigurationError(
                 "FineTuneJob.create takes an OpenAI client; use AsyncFineTuneJob"
             )
+        when = (now or now_for(client))()
+        names = _names_first(model, client, when) or _names_then(
+            model, client, when, served_models(client, when)
+        )
         plan = _plan(
             model=model,
             training=training,
@@ -325,8 +400,9 @@ class FineTuneJob:
             extra_body=extra_body,
             force=force,
             nonce=repr(time.time_ns()) if new else None,
+            names=names,
         )
-        do_sleep = sleep or time.sleep
+        do_sleep = sleep or sleep_for(client)
         options = UploadOptions(**{**_upload_kwargs(upload), "model": model, "force": True})
         training_file = _files.upload(client, plan.training.source, options, sleep=do_sleep).id
         validation_file = (
@@ -465,6 +541,7 @@ class FineTuneJob:
             job=self.snapshot,
             sleep=self._sleep,
             now=self._now,
+            fresh=fresh_from(self.client, self.snapshot, self._now()),
         )
 
     def _drive_wait(self, flow: WaitFlow, on_event: EventHandler | None) -> FineTuningJob:
@@ -702,8 +779,8 @@ class AsyncFineTuneJob:
             )
         self.client = client
         self.snapshot = snapshot
-        self._sleep: AsyncSleep = sleep or anyio.sleep
-        self._now = now or time.time
+        self._sleep: AsyncSleep = sleep or asleep_for(client)
+        self._now = now or now_for(client)
         self._cursor = EventCursor()  # what wait(on_event=...) has handed out
         self._progress_cursor = EventCursor()  # progress() reads on its own: it takes nothing away
         self._last_metrics: MetricsEvent | None = None
@@ -753,6 +830,10 @@ class AsyncFineTuneJob:
             raise ConfigurationError(
                 "AsyncFineTuneJob.create takes an AsyncOpenAI client; use FineTuneJob"
             )
+        when = (now or now_for(client))()
+        names = _names_first(model, client, when) or _names_then(
+            model, client, when, await aserved_models(client, when)
+        )
         plan = await anyio.to_thread.run_sync(
             lambda: _plan(
                 model=model,
@@ -770,9 +851,10 @@ class AsyncFineTuneJob:
                 extra_body=extra_body,
                 force=force,
                 nonce=repr(time.time_ns()) if new else None,
+                names=names,
             )
         )
-        do_sleep = sleep or anyio.sleep
+        do_sleep = sleep or asleep_for(client)
         options = UploadOptions(**{**_upload_kwargs(upload), "model": model, "force": True})
         training_file = (
             await _files.aupload(client, plan.training.source, options, sleep=do_sleep)
@@ -912,6 +994,7 @@ class AsyncFineTuneJob:
             job=self.snapshot,
             sleep=self._sleep,
             now=self._now,
+            fresh=fresh_from(self.client, self.snapshot, self._now()),
         )
 
     async def _drain(self, cursor: EventCursor) -> builtins.list[Event]:

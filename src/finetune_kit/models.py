@@ -1,21 +1,27 @@
 """`TunedModel` / `AsyncTunedModel`: call the model a job produced, and know how long it lives.
 
+A model that answers "not found" is waited for only when it is known to exist: fresh from its
+job (`job.wait()` says so), a deployment just made (`deploy()`), or a name the provider's
+Models API knows. Each wait is announced (the `finetune_kit.waits` logger at INFO, and `on_wait`).
+Any other "not found" is `ModelNotFoundError` at once, with the close names the provider lists.
+
 Added in 0.1.0.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
+import logging
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import openai
 
+from finetune_kit._core import ready
 from finetune_kit._core.errors import classify, incompatible
 from finetune_kit._core.names import ModelName, parse_model_name
+from finetune_kit._defaults import asleep_for, now_for, sleep_for
 from finetune_kit.azure import Deployment, TokenSource, deploy
 from finetune_kit.dataset.catalog import SHUTDOWN_DATES, base_model
 from finetune_kit.exceptions import ModelRetirementWarning, RateLimitedError
@@ -26,9 +32,9 @@ if TYPE_CHECKING:
     from openai.types.fine_tuning import FineTuningJob
     from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
-__all__ = ["AsyncTunedModel", "TunedModel"]
+__all__ = ["AsyncTunedModel", "TunedModel", "announce", "aresolve", "fresh_from", "resolve"]
 
-READY_TIMEOUT = 600.0
+READY_TIMEOUT = ready.READY_TIMEOUT
 """How long `chat` keeps retrying the "model not found" a new model answers at first."""
 WARN_WITHIN_DAYS = 30
 RATE_LIMIT_RETRIES = 5
@@ -44,40 +50,140 @@ def _messages(prompt: str | Sequence[dict[str, Any]], system: str | None) -> lis
     return messages
 
 
-def _ready_delays(timeout: float) -> list[float]:
-    """Backoff while a new model is not served yet: 5, 10, 20, 40, 60, 60... within `timeout`."""
-    delays, total, delay = [], 0.0, 5.0
-    while total < timeout:
-        step = min(delay, timeout - total)
-        delays.append(step)
-        total += step
-        delay = min(delay * 2, 60.0)
-    return delays
+_log = logging.getLogger("finetune_kit.waits")
+
+
+def announce(message: str, on_wait: Callable[[str], object] | None) -> None:
+    """Say what is being waited for: the `finetune_kit.waits` logger at INFO, and `on_wait`."""
+    _log.info(message)
+    if on_wait is not None:
+        on_wait(message)
+
+
+def _azure(client: object) -> bool:
+    return isinstance(client, (openai.AzureOpenAI, openai.AsyncAzureOpenAI))
+
+
+def fresh_from(client: object, job: FineTuningJob, now: float) -> bool:
+    """Whether the model `job` made is fresh: it finished less than `READY_TIMEOUT` ago.
+
+    On Azure OpenAI a tuned model answers only through a deployment: the model of a job is never
+    waited for there (a deployment just made is, see `TunedModel.deploy`).
+    """
+    if _azure(client):
+        return False
+    return job.finished_at is None or now - job.finished_at < READY_TIMEOUT
+
+
+def _known(client: OpenAI, model_id: str) -> bool:
+    try:
+        client.models.retrieve(model_id)
+    except openai.OpenAIError:
+        return False
+    return True
+
+
+def _close_names(client: OpenAI, model_id: str) -> tuple[str, ...]:
+    try:
+        return ready.suggestions(model_id, [m.id for m in client.models.list()])
+    except openai.OpenAIError:  # the list can't be read: just "not found"
+        return ()
+
+
+async def _aknown(client: AsyncOpenAI, model_id: str) -> bool:
+    try:
+        await client.models.retrieve(model_id)
+    except openai.OpenAIError:
+        return False
+    return True
+
+
+async def _aclose_names(client: AsyncOpenAI, model_id: str) -> tuple[str, ...]:
+    try:
+        return ready.suggestions(model_id, [m.id async for m in client.models.list()])
+    except openai.OpenAIError:
+        return ()
+
+
+def resolve(
+    client: OpenAI, model_id: str, exc: openai.OpenAIError, *, fresh: bool
+) -> ready.Verdict:
+    """What a chat call's error means for `model_id`.
+
+    `"wait"`: it exists and is not served yet; `"unavailable"`: it exists and won't answer;
+    `"other"`: the error is no missing model's 404. Looks the model up (`models.retrieve`) when that decides it.
+
+    Raises:
+        ModelNotFoundError: The model (or deployment) does not exist; with the close names
+            `models.list` gives.
+    """
+    verdict = ready.verdict(exc, model_id, fresh=fresh, known=None)
+    if verdict == "look up":
+        verdict = ready.verdict(exc, model_id, fresh=fresh, known=_known(client, model_id))
+    if verdict == "missing":
+        assert isinstance(exc, openai.NotFoundError)  # noqa: S101 - only a 404 is "missing"
+        deployment = ready.kind_of(exc) == "deployment"
+        close = () if deployment else _close_names(client, model_id)
+        raise ready.not_found(model_id, exc, close, deployment=deployment) from exc
+    return verdict
+
+
+async def aresolve(
+    client: AsyncOpenAI, model_id: str, exc: openai.OpenAIError, *, fresh: bool
+) -> ready.Verdict:
+    """The async twin of `resolve`."""
+    verdict = ready.verdict(exc, model_id, fresh=fresh, known=None)
+    if verdict == "look up":
+        verdict = ready.verdict(exc, model_id, fresh=fresh, known=await _aknown(client, model_id))
+    if verdict == "missing":
+        assert isinstance(exc, openai.NotFoundError)  # noqa: S101 - only a 404 is "missing"
+        deployment = ready.kind_of(exc) == "deployment"
+        close = () if deployment else await _aclose_names(client, model_id)
+        raise ready.not_found(model_id, exc, close, deployment=deployment) from exc
+    return verdict
 
 
 class _Retry:
     """What `chat` does after a failed call: the same for sync and async, free of I/O."""
 
-    def __init__(self, ready_timeout: float) -> None:
-        self.ready = _ready_delays(ready_timeout)
+    def __init__(self, model_id: str, ready_timeout: float) -> None:
+        self.model_id = model_id
+        self.timeout = ready_timeout
+        self.ready = ready.ready_delays(ready_timeout)
+        self.waited = 0.0
         self.limited = 0
+        self.verdict: ready.Verdict | None = None
+        """What the first "not found" meant (`resolve`): decided once per call."""
 
-    def delay(self, exc: openai.OpenAIError, now: float) -> float:
-        """Seconds to wait before calling again; raises what can't be waited out.
+    def delay(self, exc: openai.OpenAIError, now: float) -> tuple[float, str | None]:
+        """Seconds to wait before calling again, and the line announcing a wait for the model.
 
-        "Model not found" is waited out while a new model may not be served yet (then raised
-        as the SDK's `NotFoundError`); a rate limit `RATE_LIMIT_RETRIES` times, honouring a
-        Retry-After of any size (the SDK gives up on one over 120 s), then `RateLimitedError`.
+        A "not found" is waited out when `verdict` says the model exists and is not served
+        yet (5 s, 10 s... within the ready timeout, then `ModelNotFoundError`); a model that
+        exists but won't answer is `ModelNotFoundError` at once; a rate limit is waited out
+        `RATE_LIMIT_RETRIES` times, honouring a Retry-After of any size (the SDK gives up on
+        one over 120 s), then `RateLimitedError`.
         """
         c = classify(exc, operation="chat", now=now)  # removes echoed keys first
         if isinstance(exc, openai.NotFoundError) and c.translated is None:
-            if not self.ready:
-                raise exc
-            return self.ready.pop(0)
+            deployment = ready.kind_of(exc) == "deployment"
+            if self.verdict == "unavailable":
+                raise ready.unavailable(self.model_id, exc) from exc
+            if self.verdict == "wait":
+                if not self.ready:
+                    raise ready.not_served(
+                        self.model_id, self.waited, deployment=deployment
+                    ) from exc
+                step = self.ready.pop(0)
+                line = ready.waiting(
+                    self.model_id, step, self.waited, self.timeout, deployment=deployment
+                )
+                self.waited += step
+                return step, line
         if isinstance(c.translated, RateLimitedError) and c.transient:
             self.limited += 1
             if self.limited <= RATE_LIMIT_RETRIES:
-                return c.retry_after or min(60.0, 5.0 * 2 ** (self.limited - 1))
+                return c.retry_after or min(60.0, 5.0 * 2 ** (self.limited - 1)), None
         if c.translated is not None:
             raise c.translated from exc
         raise exc
@@ -124,8 +230,14 @@ class TunedModel:
         model_id: Its name, e.g. `ft:gpt-4o-mini-2024-07-18:acme:elle:AbC123`; on Azure, the
             deployment name to call.
         job: The job snapshot that produced it, when known.
-        sleep: What waiting calls (default `time.sleep`; tests pass a virtual clock's).
-        now: The clock for shutdown warnings (default `time.time`).
+        sleep: What waiting calls (default `time.sleep`; for a simulator's client, its clock's).
+        now: The clock for shutdown warnings (default `time.time`; for a simulator's client,
+            its clock's).
+        fresh: Just made: its job succeeded moments ago (`job.wait()` sets this), or it is a
+            deployment just made (`deploy()`). Only then is a "not found" waited for without
+            looking the model up first.
+        on_wait: Called with a line saying what `chat` waits for, at each wait (the
+            `finetune_kit.waits` logger gets the line at INFO too).
 
     Example:
         ```python
@@ -144,14 +256,20 @@ class TunedModel:
         job: FineTuningJob | None = None,
         sleep: Callable[[float], None] | None = None,
         now: Callable[[], float] | None = None,
+        fresh: bool = False,
+        on_wait: Callable[[str], object] | None = None,
     ) -> None:
         self.client = client
         self.id = model_id
         self.job = job
         self.name = parse_model_name(model_id)
         """What the name says: base, organisation, suffix, checkpoint step."""
-        self._sleep = sleep or time.sleep
-        self._now = now or time.time
+        self.fresh = fresh
+        """Just made (by its job, or a deployment): a "not found" is waited for at once."""
+        self.on_wait = on_wait
+        """Called with the line announcing each wait for the model to be served."""
+        self._sleep = sleep or sleep_for(client)
+        self._now = now or now_for(client)
         self._shutdown: str | None = None
         self._looked_up = False
 
@@ -187,33 +305,43 @@ class TunedModel:
     ) -> ChatCompletion:
         """Ask the model; return the SDK's `ChatCompletion`.
 
-        Right after its job succeeds a model may answer 404 for a few minutes: that is retried
-        (5 s, 10 s... up to `ready_timeout`). A rate limit is waited out too, honouring the
-        provider's Retry-After whatever its size, up to `RATE_LIMIT_RETRIES` times. Any
-        chat-completions parameter passes through.
+        Right after its job succeeds a model may answer "not found" for a few minutes. That is
+        waited out (5 s, 10 s... up to `ready_timeout`), each wait announced, only for a model
+        known to exist: a fresh one (`fresh`, set by `job.wait()` and `deploy()`), or one the
+        provider's Models API knows (looked up at the first "not found"). Any other "not
+        found" raises `ModelNotFoundError` at once, with the close names the provider lists. A
+        rate limit is waited out too, honouring the provider's Retry-After whatever its size,
+        up to `RATE_LIMIT_RETRIES` times. Any chat-completions parameter passes through.
 
         Args:
             prompt: A user message, or a list of messages.
             system: A system message to put first.
-            ready_timeout: How long to retry "model not found" (0: not at all).
+            ready_timeout: How long to wait for a model not served yet (0: not at all).
             **params: `temperature`, `max_completion_tokens`, `tools`...
 
         Raises:
+            ModelNotFoundError: No such model (or Azure deployment), with `.suggestions`; a
+                model that exists but won't answer (retired); or one still not served after
+                `ready_timeout`. The SDK's `NotFoundError` is its `__cause__`.
             RateLimitedError: Still rate-limited after `RATE_LIMIT_RETRIES` waits.
             IncompatibleEndpointError: The endpoint answered a web page, not the API.
-            openai.NotFoundError: Still not found after `ready_timeout`.
 
         Added in 0.1.0.
         """
         messages = _messages(prompt, system)
-        retry = _Retry(ready_timeout)
+        retry = _Retry(self.id, ready_timeout)
         while True:
             try:
                 response = self.client.chat.completions.create(
                     model=self.id, messages=messages, **params
                 )
             except openai.OpenAIError as exc:  # noqa: PERF203 - the retry loop is the point
-                self._sleep(retry.delay(exc, self._now()))
+                if retry.verdict is None and isinstance(exc, openai.NotFoundError):
+                    retry.verdict = resolve(self.client, self.id, exc, fresh=self.fresh)
+                delay, line = retry.delay(exc, self._now())
+                if line is not None:
+                    announce(line, self.on_wait)
+                self._sleep(delay)
             else:
                 return _completion(response, self.client)
 
@@ -262,7 +390,15 @@ class TunedModel:
         Added in 0.1.0.
         """
         deploy(self.id, target, token=token, sleep=self._sleep, **options)
-        return TunedModel(self.client, target.name, job=self.job, sleep=self._sleep, now=self._now)
+        return TunedModel(
+            self.client,
+            target.name,
+            job=self.job,
+            sleep=self._sleep,
+            now=self._now,
+            fresh=True,  # a deployment may answer "not found" for a few minutes after it's made
+            on_wait=self.on_wait,
+        )
 
 
 class AsyncTunedModel:
@@ -279,13 +415,19 @@ class AsyncTunedModel:
         job: FineTuningJob | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         now: Callable[[], float] | None = None,
+        fresh: bool = False,
+        on_wait: Callable[[str], object] | None = None,
     ) -> None:
         self.client = client
         self.id = model_id
         self.job = job
         self.name = parse_model_name(model_id)
-        self._sleep = sleep or anyio.sleep
-        self._now = now or time.time
+        self.fresh = fresh
+        """Just made (by its job): a "not found" is waited for at once."""
+        self.on_wait = on_wait
+        """Called with the line announcing each wait for the model to be served."""
+        self._sleep = sleep or asleep_for(client)
+        self._now = now or now_for(client)
 
     @classmethod
     def from_checkpoint(
@@ -322,14 +464,19 @@ class AsyncTunedModel:
         Added in 0.1.0.
         """
         messages = _messages(prompt, system)
-        retry = _Retry(ready_timeout)
+        retry = _Retry(self.id, ready_timeout)
         while True:
             try:
                 response = await self.client.chat.completions.create(
                     model=self.id, messages=messages, **params
                 )
             except openai.OpenAIError as exc:  # noqa: PERF203 - the retry loop is the point
-                await self._sleep(retry.delay(exc, self._now()))
+                if retry.verdict is None and isinstance(exc, openai.NotFoundError):
+                    retry.verdict = await aresolve(self.client, self.id, exc, fresh=self.fresh)
+                delay, line = retry.delay(exc, self._now())
+                if line is not None:
+                    announce(line, self.on_wait)
+                await self._sleep(delay)
             else:
                 return _completion(response, self.client)
 

@@ -21,7 +21,7 @@ from finetune_kit.testing import VirtualClock
 from tests.cli.conftest import MODEL, Cli
 
 ELLE = str(bundled_dataset())
-UNKNOWN = "no-such-model"  # a base model: its 404 is not waited out as "not ready"
+UNKNOWN = "gpt-3.5-turbo-0125"  # shut down on 2026-10-23: every call is a 404, never waited out
 RATE_LIMITED = (
     "RateLimitError: Error code: 429 - Rate limit reached for requests. Please try again later."
 )
@@ -50,7 +50,7 @@ def test_a_model_that_never_answered_exits_1_naming_it(cli0: Cli) -> None:
     result = cli0("compare", MODEL, UNKNOWN, "--prompts", ELLE, "--items", "0")
     assert result.code == 1
     assert _row(result.out, UNKNOWN) == ["10", "10", "n/a", "n/a", "n/a", "n/a", "n/a", "- |"]
-    assert _row(result.out, MODEL)[:4] == ["10", "0", "0% [0%, 0%]", "0% [0%, 0%]"]
+    assert _row(result.out, MODEL)[:4] == ["10", "0", "0% [0%, 28%]", "0% [0%, 28%]"]
     assert result.err.startswith(
         f"finetune-kit: error: no answer from {UNKNOWN}: all 10 calls failed; first error: "
         "NotFoundError: "

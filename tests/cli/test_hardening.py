@@ -11,10 +11,12 @@ import json
 from pathlib import Path
 
 import httpx2
+import openai
 import pytest
 import respx
 
-from finetune_kit.cli import main
+from finetune_kit import IncompatibleEndpointError
+from finetune_kit.cli import main, provider
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.main import bundled_dataset
 from finetune_kit.cli.provider import client_from
@@ -244,6 +246,26 @@ def test_an_azure_endpoint_without_its_scheme_is_a_usage_error(
     )
 
 
+@pytest.mark.parametrize("lets_errors_out", [True, False], ids=["openai3", "openai2"])
+def test_the_web_page_hook_raises_what_every_openai_lets_out(
+    monkeypatch: pytest.MonkeyPatch, *, lets_errors_out: bool
+) -> None:
+    """openai 2.x retries any exception an event hook raises but its own, then wraps it in
+    APIConnectionError ("cannot reach"): there the hook's error is an `OpenAIError` too."""
+    monkeypatch.setattr(provider, "_SDK_LETS_ERRORS_OUT", lets_errors_out)
+    request = httpx2.Request("GET", f"{BASE}/fine_tuning/jobs?limit=10")
+    page = httpx2.Response(200, headers={"content-type": "text/html"}, request=request)
+    with pytest.raises(IncompatibleEndpointError) as info:
+        provider._refuse_web_pages(page)
+    assert isinstance(info.value, openai.OpenAIError) is not lets_errors_out
+    assert (info.value.url, info.value.status_code) == (f"{BASE}/fine_tuning/jobs", 200)
+    assert str(info.value) == (
+        f"{BASE}/fine_tuning/jobs did not answer like an OpenAI-compatible API (HTTP 200, "
+        "text/html): is the base URL right? (--base-url / OPENAI_BASE_URL; OpenAI's is "
+        "https://api.openai.com/v1)"
+    )
+
+
 def test_a_wrong_path_names_the_url_tried(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -294,6 +316,6 @@ def test_simulator_runs_unaffected_by_the_page_check() -> None:
     """The web-page check does not touch JSON answers (a smoke test on the simulator's wire)."""
     sim = Simulator()
     args = argparse.Namespace(provider=None, base_url=BASE, azure_endpoint=None, api_version=None)
-    with sim.mock(base_url=BASE):
+    with sim.mock(base_url=BASE, using="httpcore2"):  # the command line speaks httpx2 on any openai
         client = client_from(args, {"OPENAI_API_KEY": "sk-anything"})
         assert list(client.fine_tuning.jobs.list()) == []

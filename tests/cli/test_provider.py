@@ -23,6 +23,8 @@ def _args(**flags: str) -> argparse.Namespace:
 
 
 AZURE = "https://contoso.openai.azure.com"
+CLI_MOCKER = "httpcore2"
+"""The command line speaks httpx2 on every openai, 2.x included (`sim.mock()` picks the SDK's)."""
 
 
 @pytest.mark.parametrize(
@@ -108,7 +110,7 @@ def test_base_url_and_key_reach_the_wire(
     """--base-url and OPENAI_API_KEY: the request goes there with the bearer key (respx)."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-live-1234567890")
     sim = Simulator()
-    with sim.mock(base_url="http://finetune.internal/v1") as router:
+    with sim.mock(base_url="http://finetune.internal/v1", using=CLI_MOCKER) as router:
         code = main(
             ["jobs", "list", "--base-url", "http://finetune.internal/v1"], context=Context()
         )
@@ -127,7 +129,7 @@ def test_azure_settings_reach_the_wire(
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", AZURE)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-secret-key")
     sim = Simulator()
-    with sim.mock(base_url=AZURE) as router:
+    with sim.mock(base_url=AZURE, using=CLI_MOCKER) as router:
         code = main(["jobs", "list", "--api-version", "2025-04-01-preview"], context=Context())
         request = router.calls.last.request
     assert code == 0, capsys.readouterr().err
@@ -144,7 +146,7 @@ def test_a_refused_key_is_never_printed(
     sim = Simulator()
     body = {"error": {"message": "Incorrect API key provided: sk-proj-SECRETSECRET.", "code": None}}
     sim.faults.add(Fault("*", status=401, body=body, times=None))
-    with sim.mock():
+    with sim.mock(using=CLI_MOCKER):
         assert main(["jobs", "list"], context=Context()) == 3
     err = capsys.readouterr().err
     assert err == (

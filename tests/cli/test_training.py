@@ -231,7 +231,7 @@ def test_metrics_before_any_step(cli: Cli) -> None:
         (
             ["tune", ELLE, "--model", MODEL, "--max-cost", "0.001"],
             2,
-            "over max_cost=$0.001: nothing",
+            "over --max-cost 0.001: nothing",
         ),
         (["watch"], 2, "the following arguments are required: job"),
         (["metrics", "x", "--interval", "soon"], 2, "unrecognized arguments"),
@@ -357,8 +357,13 @@ def test_an_unreachable_endpoint_is_named(cli: Cli, monkeypatch: pytest.MonkeyPa
     )
 
 
-def test_the_question_says_when_the_price_is_unknown(cli: Cli) -> None:
+def test_the_question_says_when_the_price_is_unknown(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A model without a published price: the billed tokens, and how to give a price."""
+    from finetune_kit.dataset import catalog
+
+    monkeypatch.delitem(catalog.TRAINING_PRICES, "gpt-4.1-mini")
     cli.ctx.simulated = False
     result = cli("tune", ELLE, "--model", "gpt-4.1-mini-2025-04-14")
     assert result.code == 2

@@ -63,9 +63,12 @@ def test_compare_base_and_tuned_prints_the_table_and_writes_the_report(
     result = cli("compare", MODEL, tuned, "--prompts", ELLE, "--report", str(report))
     assert result.code == 0, result.err
     rows = [line for line in result.out.splitlines() if line.startswith(f"| {MODEL} |")]
-    assert rows[0].split(" | ")[1:5] == ["10", "0", "0% [0%, 0%]", "0% [0%, 0%]"]
+    assert rows[0].split(" | ")[1:5] == ["10", "0", "0% [0%, 28%]", "0% [0%, 28%]"]
     tuned_row = next(line for line in result.out.splitlines() if line.startswith(f"| {tuned} |"))
-    assert tuned_row.split(" | ")[1:5] == ["10", "0", "100% [100%, 100%]", "100% [100%, 100%]"]
+    assert tuned_row.split(" | ")[1:5] == ["10", "0", "100% [72%, 100%]", "100% [72%, 100%]"]
+    assert (
+        f"\n- {tuned} wins on exact: 100% vs 0% for {MODEL} (+100 points, 95% CI +61 to +100)\n"
+    ) in result.out
     assert result.out.endswith(f"HTML report: {report}\n")
     assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 

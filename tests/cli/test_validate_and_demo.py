@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import json
+import tempfile
 from pathlib import Path
 
+import openai
 import pytest
 
 from finetune_kit.cli import main
@@ -57,17 +60,178 @@ def test_demo_runs_the_whole_pipeline_on_the_simulator(
     text = "\n".join(lines)
     assert "10 row(s), 10 counted as chat examples for gpt-4o-mini-2024-07-18 [o200k_base]" in text
     assert "786 tokens × 10 epochs (auto, cookbook heuristic) = 7,860 billed tokens" in text
-    assert "] step 100/100 (100%)  loss 0.192 " in text
+    assert "] step 100/100 (100%)  loss 0.223 " in text
     assert "Tuned model: ft:gpt-4o-mini-2024-07-18:finetune-kit-sim:demo:" in text
     assert "(billed tokens: 7,860; 4m50s of simulated training time)" in text
-    assert "100 steps, training loss 1.962 -> 0.192; checkpoints at steps 80, 90, 100" in text
+    assert "100 steps, training loss 1.968 -> 0.223; checkpoints at steps 80, 90, 100" in text
     assert f"Training curves: {tmp_path / 'loss.png'}" in text
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "tuned model, 'Tell me about Helium': Helium a noble gas so rare" in text
-    assert "| 10 | 0 | 100% [100%, 100%] | 100% [100%, 100%] |" in text  # the tuned row
-    assert "with 91 fewer prompt tokens per call than the base model given 2 examples" in text
-    assert (tmp_path / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    assert (sim.calls["files.create"], sim.calls["jobs.create"]) == (1, 1)
+    # Compared on held-out prompts (the questions reworded, never trained on), and it says so.
+    held_out = (
+        "10 held-out prompts: the training questions reworded ('Describe Helium'), never trained on"
+    )
+    assert f"== 5. Compare: base vs base + few-shot vs tuned, on {held_out}\n" in text
+    assert "tuned model, 'Describe Gallium': Gallium, oh gallium, so light" in text
+    assert "| 1 | Describe Gallium | " in text
+    assert "| 10 | 0 | 100% [72%, 100%] | 100% [72%, 100%] |" in text  # the tuned row
+    assert "| 10 | 0 | 0% [0%, 28%] | 0% [0%, 28%] |" in text  # the base row
+    tuned = text.split("Tuned model: ", 1)[1].split(" ", 1)[0]
+    assert (
+        f"- {tuned} wins on exact: 100% vs 0% for gpt-4o-mini-2024-07-18 "
+        "(+100 points, 95% CI +61 to +100)\n"
+    ) in text
+    assert "needs 91 fewer prompt tokens per call than the base model given 2 examples" in text
+    note = (
+        "Ran on finetune-kit's built-in simulator (nothing left this machine): its tuned model "
+        "answers with the reply of the closest training example, so the numbers show the "
+        f"workflow, not what a real fine-tune achieves. Compared on {held_out}."
+    )
+    assert f"\n{note}\n" in text
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert f'<p class="note">{html.escape(note)}</p>' in page
+    assert f"<li>{tuned} wins on limerick: 100% vs 0% for " in page
+    # One upload each: the training file and the held-out (validation) file; one job.
+    assert (sim.calls["files.create"], sim.calls["jobs.create"]) == (2, 1)
+
+
+def _capitals(tmp_path: Path, rows: int) -> Path:
+    """The user's own data: `rows` questions about capitals, each with its reference answer."""
+    capitals = [
+        ("France", "Paris"), ("Spain", "Madrid"), ("Italy", "Rome"), ("Germany", "Berlin"),
+        ("Portugal", "Lisbon"), ("Poland", "Warsaw"), ("Austria", "Vienna"), ("Greece", "Athens"),
+        ("Sweden", "Stockholm"), ("Norway", "Oslo"), ("Finland", "Helsinki"),
+        ("Denmark", "Copenhagen"), ("Ireland", "Dublin"), ("Belgium", "Brussels"),
+        ("Hungary", "Budapest"),
+    ]  # fmt: skip
+    path = tmp_path / "mine.jsonl"
+    lines = [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "system", "content": "Answer with the capital only."},
+                    {"role": "user", "content": f"What is the capital of {country}?"},
+                    {"role": "assistant", "content": city},
+                ]
+            }
+        )
+        for country, city in capitals[:rows]
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _isolated_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """TMPDIR pointed at an empty test folder (tempfile reads it again)."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    return folder
+
+
+def _demo_folders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("finetune-kit-demo-*"))
+
+
+def test_demo_follows_the_users_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`--dataset mine.jsonl`: a fifth of the rows is held out of training and compared on, graded
+    against the user's own answers (exact, contains); no helium, no limericks."""
+    block_network(monkeypatch)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    sim = Simulator()
+    lines: list[str] = []
+    options = DemoOptions(
+        dataset=_capitals(tmp_path, 15),
+        model="gpt-4o-mini-2024-07-18",
+        simulator=sim,
+        report=str(tmp_path / "report.html"),
+        plot=None,
+    )
+    assert run_demo(options, out=lines.append) == 0
+    text = "\n".join(lines)
+    assert (
+        "Held out 3 of the 15 rows for the comparison (never trained on); training on the " in text
+    )
+    about = "3 held-out prompts: rows of mine.jsonl kept out of training"
+    assert f"== 5. Compare: base vs base + few-shot vs tuned, on {about}\n" in text
+    table = text.split(f"on {about}\n", 1)[1]
+    assert table.splitlines()[2].startswith(
+        "| model | items | errors | contains pass | exact pass |"
+    )
+    compared = [
+        line.split(" | ")[1]
+        for line in table.splitlines()
+        if line.startswith(("| 1 |", "| 2 |", "| 3 |"))
+    ]
+    assert len(compared) == 3
+    assert all(p.startswith("What is the capital of ") for p in compared)
+    # None of them was trained on: the uploaded training file holds the other 12 rows.
+    with sim.client() as client:
+        (job,) = client.fine_tuning.jobs.list().data
+        training = client.files.content(job.training_file).text
+    assert len(training.splitlines()) == 12
+    assert not any(p in training for p in compared)
+    for word in ("Helium", "limerick", "Elle"):
+        assert word not in text
+        assert word not in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "needs 32 fewer prompt tokens per call than the base model given 2 examples" in text
+
+
+def test_demo_on_too_few_rows_compares_on_training_prompts_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """10 rows leave none to hold out (the provider needs 10): the demo says the comparison is on
+    the training prompts, on the terminal and in the report."""
+    block_network(monkeypatch)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    lines: list[str] = []
+    options = DemoOptions(
+        dataset=_capitals(tmp_path, 10),
+        model="gpt-4o-mini-2024-07-18",
+        simulator=Simulator(),
+        report=str(tmp_path / "report.html"),
+        plot=None,
+    )
+    assert run_demo(options, out=lines.append) == 0
+    text = "\n".join(lines)
+    assert (
+        "mine.jsonl has 10 rows: too few to hold any out of training (the provider needs 10), so "
+        "the comparison is on the training prompts: pass --validation held-out.jsonl for a fair "
+        "one."
+    ) in text
+    about = (
+        "the 10 training prompts of mine.jsonl (too few rows to hold any out: this shows what "
+        "the model learnt, not how it generalises)"
+    )
+    assert f"Compared on {about}." in text
+    assert html.escape(about) in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_demo_leaves_no_temporary_folder(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The held-out files live in a `finetune-kit-demo-*` folder that is gone after the run:
+    the bundled demo, the user's data, a dataset with errors, and a run that fails midway."""
+    block_network(monkeypatch)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    folder = _isolated_tmp(monkeypatch, tmp_path)
+    report = ["--report", str(tmp_path / "r.html"), "--plot", str(tmp_path / "loss.png")]
+    assert main(["demo", "--speed", "1000000", *report]) == 0
+    assert _demo_folders(folder) == []
+    mine = ["--dataset", str(_capitals(tmp_path, 15))]
+    assert main(["demo", "--speed", "1000000", *mine, *report]) == 0
+    assert _demo_folders(folder) == []
+    assert main(["demo", "--dataset", str(_bad_file(tmp_path)), *report]) == 1
+    assert _demo_folders(folder) == []
+    capsys.readouterr()
+
+    sim = Simulator()
+    sim.faults.server_error("jobs.create", status=400, times=1)
+    options = DemoOptions(dataset=bundled_dataset(), model="gpt-4o-mini-2024-07-18", simulator=sim)
+    with pytest.raises(openai.BadRequestError):
+        run_demo(options, out=lambda _: None)
+    assert _demo_folders(folder) == []
 
 
 def test_demo_command_exits_0(
@@ -151,7 +315,7 @@ def test_estimate_prints_the_estimate(capsys: pytest.CaptureFixture[str]) -> Non
     args = ["estimate", str(bundled_dataset()), "--model", "gpt-4.1-mini-2025-04-14"]
     assert main([*args, "--price", "5", "--n-epochs", "2"]) == 0
     assert capsys.readouterr().out.strip() == (
-        "786 tokens × 2 epochs = 1,572 billed tokens ≈ $0.01 at $5/1M (prices= argument)"
+        "786 tokens × 2 epochs = 1,572 billed tokens ≈ $0.01 at $5/1M (your price)"
     )
 
 
@@ -163,7 +327,7 @@ def test_estimate_prints_the_estimate(capsys: pytest.CaptureFixture[str]) -> Non
             "no such training file: missing.jsonl",
         ),
         (["validate", "BUNDLED", "--model", "gpt-4o", "--n-epochs", "many"], "--n-epochs must be"),
-        (["validate", "BUNDLED", "--model", "gpt-4o", "--n-epochs", "99"], "n_epochs must be"),
+        (["validate", "BUNDLED", "--model", "gpt-4o", "--n-epochs", "99"], "--n-epochs must be"),
     ],
     ids=["missing-file", "epochs-not-a-number", "epochs-out-of-range"],
 )

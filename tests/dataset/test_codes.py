@@ -208,6 +208,12 @@ class Case:
     workers: int | None = None
     message_contains: str | None = None
     """Text the first expected finding's message must contain."""
+    known_models: tuple[str, ...] | None = None
+    """Names the provider lists (`known_models=`)."""
+
+
+OPEN_DAY = 1_790_000_000.0
+"""2026-09-21: every model of these cases (gpt-3.5-turbo-0125, o4-mini...) still trained then."""
 
 
 def run_case(tmp_path: Path, case: Case) -> ValidationReport:
@@ -222,6 +228,8 @@ def run_case(tmp_path: Path, case: Case) -> ValidationReport:
         method=case.method,
         validation=validation,
         workers=case.workers,
+        known_models=case.known_models,
+        now=lambda: OPEN_DAY,
     )
 
 
@@ -240,6 +248,13 @@ LEGACY_FUNCTIONS_ROW = chat(
 
 CASES: dict[str, Case] = {
     # the file and the line
+    "not_jsonl_text": Case(
+        # Binary data before valid rows: one finding for the file, none for its lines.
+        rows=(b"\x00\x01\x02\xff" * 30,),
+        at=1,
+        expected=(err("not_jsonl_text", line=None),),
+        message_contains="not a JSONL text file: it is binary data (a NUL byte at byte 1)",
+    ),
     "invalid_utf8": Case(
         # "Café?" saved as Latin-1: the é is the lone byte 0xE9.
         rows=(encode(chat(user("Café?"), assistant("Yes."))).replace("é".encode(), b"\xe9"),),
@@ -470,7 +485,10 @@ CASES: dict[str, Case] = {
         message_contains="4,096-token",
     ),
     "unknown_model": Case(
-        rows=(), model="acme-llm-9000", expected=(warn("unknown_model", line=None),)
+        rows=(),
+        model="acme-llm-9000",
+        known_models=("acme-llm-9000",),
+        expected=(warn("unknown_model", line=None),),
     ),
     "model_format_mismatch": Case(
         rows=(),
@@ -636,10 +654,10 @@ VARIANTS: dict[str, Case] = {
         expected=(err("empty_content", "messages[0].content[0].text"),),
     ),
     "no_assistant_message-reinforcement-row-without-method": Case(
-        # Without extra keys an RFT-style row looks like chat: the message says to pass method=.
+        # Without extra keys an RFT-style row looks like chat: the message names the method.
         rows=(chat({"role": "user", "content": "What is 7 squared?"}),),
         expected=(err("no_assistant_message", "messages"),),
-        message_contains="method='reinforcement'",
+        message_contains="(or validate the file as reinforcement fine-tuning data)",
     ),
     "invalid_weight-on-user": Case(
         rows=(chat({"role": "user", "content": "Hi", "weight": 1}, assistant()),),

@@ -53,8 +53,8 @@ def test_from_jsonl_missing_file(tmp_path: Path) -> None:
 
 
 def test_from_jsonl_directory(tmp_path: Path) -> None:
-    """A directory is not a training file: FileNotFoundError."""
-    with pytest.raises(FileNotFoundError):
+    """A directory is not a training file: IsADirectoryError saying so (see test_input_files)."""
+    with pytest.raises(IsADirectoryError, match="is a directory, not a training file"):
         Dataset.from_jsonl(tmp_path)
 
 

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from finetune_kit.dataset import Dataset, ValidationReport, engine
+from finetune_kit.dataset.checks import HEAD_BYTES, not_text_reason
 from finetune_kit.dataset.engine import Method, example_key, settings_for, validate_path
 from finetune_kit.dataset.report import Format
 
@@ -250,12 +251,25 @@ def test_validate_never_crashes_nor_loses_a_line(
     path = work_dir / "fuzz.jsonl"
     path.write_bytes(data)
     report = Dataset.from_jsonl(path).validate(
-        model=model, method=method, workers=1, max_findings=1_000_000
+        model=model,
+        method=method,
+        workers=1,
+        max_findings=1_000_000,
+        known_models={"my-own-model"},  # a name of the provider's own
     )
     assert isinstance(report, ValidationReport)
+    stats = report.stats
+    # A start that is not text (a NUL byte, as git and grep judge it, or mostly not UTF-8) is
+    # said once for the whole file, and nothing is counted; any other file is read line by line.
+    reason = not_text_reason(data[:HEAD_BYTES])
+    assert ("not_jsonl_text" in report.counts) == (reason is not None)
+    if reason is not None:
+        assert report.counts == {"not_jsonl_text": 1}
+        assert [f.message for f in report.errors] == [reason]
+        assert (stats.rows, stats.examples) == (0, 0)
+        return
     all_lines = _file_lines(data)
     non_blank = _non_blank(all_lines)
-    stats = report.stats
 
     # Rows are exactly the non-blank lines; nothing is dropped or invented.
     assert stats.rows == len(non_blank)

@@ -228,8 +228,10 @@ def test_model_info_unknown(name: str) -> None:
 
 
 def test_unknown_model_is_a_warning_in_reports() -> None:
-    """Validating for an unknown model counts with o200k_base and warns `unknown_model`."""
-    report = Dataset.from_jsonl(ELLE).validate(model="my-own-model", workers=1)
+    """A model only the provider lists counts with o200k_base and warns `unknown_model`."""
+    report = Dataset.from_jsonl(ELLE).validate(
+        model="my-own-model", workers=1, known_models={"my-own-model"}
+    )
     assert report.encoding == "o200k_base"
     assert report.stats.total_tokens == sum(ELLE_O200K)
     assert report.counts == {"unknown_model": 1}
@@ -527,7 +529,7 @@ def test_prices_override_by_name_base_or_family(key: str) -> None:
         prices={key: 5.0},
     )
     assert estimate.usd_per_million == 5.0
-    assert estimate.price_source == "prices= argument"
+    assert estimate.price_source == "your price"
     assert estimate.cost_usd == 10.0
 
 
@@ -558,7 +560,7 @@ def test_prices_override_through_dataset() -> None:
     assert report.estimate.cost_usd == round(5.0 * 1572 / 1_000_000, 4)
 
 
-@pytest.mark.parametrize("model", ["gpt-4.1-mini-2025-04-14", "my-own-model", "o4-mini-2025-04-16"])
+@pytest.mark.parametrize("model", ["gpt-4-0613", "my-own-model", "o4-mini-2025-04-16"])
 def test_unknown_price_gives_no_cost(model: str) -> None:
     """Without a published or given price the estimate has tokens but cost None."""
     estimate = estimate_cost(
@@ -583,16 +585,29 @@ def test_reinforcement_has_no_token_price() -> None:
     assert "per hour" in estimate.price_source
 
 
-def test_reinforcement_dataset_has_no_price() -> None:
-    """Validating reinforcement rows gives an estimate with no price."""
+def test_reinforcement_dataset_is_priced_per_hour_not_per_token() -> None:
+    """Reinforcement rows: no per-token price or cost, but the published $100 per training hour."""
     rows = [
         {"messages": [{"role": "user", "content": f"What is {i} + {i}?"}], "answer": str(2 * i)}
         for i in range(10)
     ]
-    report = Dataset.from_records(rows).validate(model="o4-mini-2025-04-16")
+    report = Dataset.from_records(rows).validate(model="o4-mini-2025-04-16", provider="azure")
+    estimate = report.estimate
     assert report.format == "reinforcement"
-    assert report.estimate.cost_usd is None
-    assert report.estimate.usd_per_million is None
+    assert (estimate.cost_usd, estimate.usd_per_million, estimate.usd_per_hour) == (
+        None,
+        None,
+        100.0,
+    )
+    assert estimate.price_source == (
+        "https://help.openai.com/en/articles/11323177-billing-guide-for-the-reinforcement-"
+        "fine-tuning-api"
+    )
+    assert str(estimate).endswith(
+        "; billed per hour of training instead ($100/h, https://help.openai.com/en/articles/"
+        "11323177-billing-guide-for-the-reinforcement-fine-tuning-api), and the hours can't be "
+        "known before the job runs"
+    )
 
 
 # --- documented estimates for names, weights, tools and images -----------------------------

@@ -26,12 +26,14 @@ from finetune_kit import (
     MetricsEvent,
     ModerationError,
     PollPolicy,
+    RetiredModelError,
     TrainingFileRejectedError,
     TunedModel,
+    UnknownModelError,
     WaitTimeoutError,
 )
 from finetune_kit._core.fingerprint import FINGERPRINT_KEY
-from finetune_kit.testing import Simulator, Timing
+from finetune_kit.testing import DEFAULT_SHUTDOWN_DATES, Simulator, Timing, VirtualClock
 from finetune_kit.testing.clock import DEFAULT_START
 from tests.jobs._helpers import (
     ELLE,
@@ -577,6 +579,14 @@ def _sixteen_pairs() -> dict[str, str]:
     return {f"k{i}": "v" for i in range(16)}
 
 
+@pytest.fixture
+def gpt_4_1_mini_unpriced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if no source stated gpt-4.1-mini's price (the "unpriced" case needs one such model)."""
+    from finetune_kit.dataset import catalog
+
+    monkeypatch.delitem(catalog.TRAINING_PRICES, "gpt-4.1-mini")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
@@ -611,8 +621,8 @@ def _sixteen_pairs() -> dict[str, str]:
             BudgetExceededError,
             (
                 "the estimate is $0.02 (786 tokens × 10 epochs (auto, cookbook heuristic) = 7,860 "
-                "billed tokens ≈ $0.02 at $3/1M (OpenAI fine-tuning guide, worked cost example "
-                "(2024))), over max_cost=$0.001: nothing was uploaded or created"
+                "billed tokens ≈ $0.02 at $3/1M (OpenAI fine-tuning guide, worked cost example; "
+                "read 2026-12-01)), over max_cost=$0.001: nothing was uploaded or created"
             ),
         ),
         (
@@ -626,6 +636,7 @@ def _sixteen_pairs() -> dict[str, str]:
     ],
     ids=["epochs", "batch-size", "suffix", "metadata", "budget", "unpriced"],
 )
+@pytest.mark.usefixtures("gpt_4_1_mini_unpriced")
 async def test_refused_before_anything_is_spent(
     h: Harness, sim: Simulator, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
@@ -638,6 +649,84 @@ async def test_refused_before_anything_is_spent(
     assert sim.calls["files.create"] == 0
     assert len(sim.files) == 0
     assert len(sim.jobs) == 0
+
+
+@pytest.mark.parametrize(
+    ("model", "error", "message"),
+    [
+        (
+            "gpt-4o-mni",
+            UnknownModelError,
+            "unknown model 'gpt-4o-mni': did you mean 'gpt-4o-mini'?",
+        ),
+        (
+            "gpt-4.1-nano-2025-04-14",
+            RetiredModelError,
+            (
+                "gpt-4.1-nano-2025-04-14 shut down on 2026-10-23 (9 days ago): train "
+                "gpt-4.1-mini-2025-04-14 instead; Azure OpenAI still trains gpt-4.1-nano-2025-04-14"
+            ),
+        ),
+    ],
+    ids=["unknown", "retired"],
+)
+async def test_model_name_checked_before_any_upload(
+    h: Harness, sim: Simulator, model: str, error: type[Exception], message: str
+) -> None:
+    """An unknown or shut-down model: the typed error, after one look at the provider's model
+    list (which lists neither as served), before any file is uploaded or job created."""
+    with pytest.raises(error) as err:
+        await h.create(model=model)
+    assert type(err.value) is error
+    assert str(err.value) == message
+    assert sim.calls == Counter({"models.list": 1})
+    assert (len(sim.files), len(sim.jobs)) == (0, 0)
+
+
+async def test_known_model_does_not_ask_the_model_list(h: Harness, sim: Simulator) -> None:
+    """A name finetune-kit knows trainable is not looked up: no extra request."""
+    await h.create()
+    assert sim.calls["models.list"] == 0
+    assert sim.calls["jobs.create"] == 1
+
+
+@pytest.mark.parametrize("provider_lists_it", [True, False])
+async def test_a_name_of_the_providers_own_is_accepted_when_its_list_has_it(
+    make: HarnessFactory, provider_lists_it: bool
+) -> None:
+    """Azure and other endpoints name models their own way: the provider's list decides."""
+    served = {"acme-llm-9000": None} if provider_lists_it else {}
+    sim = Simulator(shutdown_dates={**DEFAULT_SHUTDOWN_DATES, **served})
+    h: Harness = make(sim)
+    if not provider_lists_it:
+        with pytest.raises(UnknownModelError) as err:
+            await h.create(model="acme-llm-9000")
+        assert err.value.model == "acme-llm-9000"
+        assert err.value.suggestions == ()
+        assert (sim.calls["models.list"], sim.calls["files.create"], len(sim.jobs)) == (1, 0, 0)
+        return
+    job = await h.create(model="acme-llm-9000")
+    assert job.snapshot.model == "acme-llm-9000"
+    assert (sim.calls["models.list"], sim.calls["files.create"], len(sim.jobs)) == (1, 1, 1)
+
+
+async def test_a_retired_name_is_checked_at_the_clients_time(make: HarnessFactory) -> None:
+    """The check reads the client's clock (here a simulator's, on 2026-10-01): gpt-4.1-nano
+    was trainable until 2026-10-23, and a `now=` after that refuses it."""
+    before = datetime(2026, 10, 1, tzinfo=timezone.utc).timestamp()
+    after = datetime(2026, 10, 23, tzinfo=timezone.utc).timestamp()
+    sim = Simulator(clock=VirtualClock(start=before))
+    h: Harness = make(sim)
+    with pytest.raises(RetiredModelError) as err:
+        await h.create(model="gpt-4.1-nano-2025-04-14", now=lambda: after)
+    assert (err.value.shutdown_date, err.value.replacement) == (
+        "2026-10-23",
+        "train gpt-4.1-mini-2025-04-14 instead",
+    )
+    assert sim.calls["files.create"] == 0
+    job = await h.create(model="gpt-4.1-nano-2025-04-14")
+    assert job.snapshot.model == "gpt-4.1-nano-2025-04-14"
+    assert sim.calls["models.list"] == 1  # only for the refused name
 
 
 async def test_budget_error_carries_the_estimate(h: Harness, sim: Simulator) -> None:

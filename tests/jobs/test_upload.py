@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import inspect
 import json
@@ -22,6 +23,7 @@ from openai import AsyncOpenAI, OpenAI
 from openai.types import FileObject
 
 import finetune_kit.files as files_module
+from finetune_kit import FineTuneJob
 from finetune_kit._core.files import PartPlan
 from finetune_kit.cli.main import bundled_dataset
 from finetune_kit.dataset import Dataset
@@ -206,6 +208,63 @@ async def test_same_bytes_from_another_path_are_reused(
     assert second.status == "processed"
     assert sim.calls["files.create"] == 1
     assert len(sim.files) == 1
+
+
+async def test_a_jsonl_gz_uploads_its_decompressed_jsonl(
+    up: Uploader, sim: Simulator, tmp_path: Path, scratch: Path
+) -> None:
+    """A .jsonl.gz uploads the decompressed JSONL (the API takes .jsonl), named without .gz: the
+    same file as the plain one, so either reuses the other; no temporary file is left behind."""
+    gz = write(tmp_path / "elle.jsonl.gz", gzip.compress(ELLE_BYTES))
+    file = await up.upload(gz)
+    assert (file.filename, file.bytes) == (f"elle.ftk-{ELLE_TAG}.jsonl", ELLE_SIZE)
+    assert sim.files[file.id].content == ELLE_BYTES
+    assert (await up.upload(ELLE)).id == file.id
+    assert (await up.dataset_upload(Dataset.from_jsonl(gz))).id == file.id
+    assert sim.calls["files.create"] == 1
+    assert leftovers(scratch) == []
+
+
+def test_a_job_on_a_jsonl_gz_is_the_job_on_the_plain_file(tmp_path: Path) -> None:
+    """`FineTuneJob.create` identifies a .jsonl.gz by its JSONL: the same data is one upload and
+    one job, whichever form it is given in (exactly once across re-runs)."""
+    sim = Simulator()
+    client = sim.client()
+    gz = write(tmp_path / "elle.jsonl.gz", gzip.compress(ELLE_BYTES))
+    model = "gpt-4o-mini-2024-07-18"
+    first = FineTuneJob.create(client, model=model, training=gz, sleep=sim.clock.sleep)
+    again = FineTuneJob.create(client, model=model, training=ELLE, sleep=sim.clock.sleep)
+    assert again.id == first.id
+    assert sim.calls["files.create"] == 1
+    assert sim.files[first.snapshot.training_file].content == ELLE_BYTES
+
+
+async def test_a_large_jsonl_gz_goes_up_in_parts_decompressed(
+    up: Uploader, sim: Simulator, tmp_path: Path, scratch: Path
+) -> None:
+    """Above `threshold`, the decompressed bytes go through the Uploads API in parts."""
+    gz = write(tmp_path / "elle.jsonl.gz", gzip.compress(ELLE_BYTES))
+    file = await up.upload(gz, threshold=100, part_size=1000)
+    assert sim.calls["uploads.parts"] == 5
+    assert (sim.files[file.id].content, file.bytes) == (ELLE_BYTES, ELLE_SIZE)
+    assert leftovers(scratch) == []
+
+
+async def test_a_damaged_jsonl_gz_is_not_uploaded(
+    up: Uploader, sim: Simulator, tmp_path: Path, scratch: Path
+) -> None:
+    """A .jsonl.gz cut short fails before anything is sent, with force=True too (nothing left)."""
+    data = gzip.compress(
+        b"".join(json.dumps({"n": str(i) * 50}).encode() + b"\n" for i in range(3000))
+    )
+    gz = write(tmp_path / "cut.jsonl.gz", data[: len(data) // 2])
+    for force in (False, True):
+        with pytest.raises(
+            DatasetError, match=r"cut\.jsonl\.gz: the gzip data is damaged or cut short"
+        ):
+            await up.upload(gz, force=force)
+    assert sim.calls["files.create"] == 0
+    assert leftovers(scratch) == []
 
 
 async def test_only_identical_bytes_count(

@@ -40,8 +40,11 @@ def test_tuned_beats_base_on_held_out_references(trained: tuple[Simulator, str])
     )
     assert result.models == [BASE, tuned]
     assert len(result.rows) == 10
-    assert result.summaries[tuned].pass_rates["exact"] == (1.0, 1.0, 1.0)
-    assert result.summaries[BASE].pass_rates["exact"] == (0.0, 0.0, 0.0)
+    # Wilson intervals: 10 of 10 is not "certainly 100%", 0 of 10 not "certainly 0%".
+    assert result.summaries[tuned].pass_rates["exact"] == pytest.approx(
+        (1.0, 0.7225, 1.0), abs=5e-5
+    )
+    assert result.summaries[BASE].pass_rates["exact"] == pytest.approx((0.0, 0.0, 0.2775), abs=5e-5)
     assert result.best("exact") == tuned
     assert result.rows[0].reference is not None
     assert result.rows[0].answers[tuned].output == result.rows[0].reference
@@ -94,17 +97,17 @@ def test_costs_latency_and_custom_graders(trained: tuple[Simulator, str]) -> Non
 
 
 def test_rate_limits_are_waited_out_and_errors_kept(trained: tuple[Simulator, str]) -> None:
-    """429s are retried after Retry-After; an unknown model's items are kept with their error."""
+    """429s are retried after Retry-After; a retired model's items are kept with their error."""
     sim, tuned = trained
     sim.faults.rate_limit("chat.create", retry_after=3, times=4)
     result = compare(
         sim.client(max_retries=0),
-        models=[tuned, "ft:gpt-4o-mini-2024-07-18:nobody::zzz"],
+        models=[tuned, "gpt-3.5-turbo-0125"],  # shut down on 2026-10-23: its calls are 404s
         prompts=["Tell me about Helium", "Tell me about Neon"],
         sleep=sim.clock.sleep,
         concurrency=1,
     )
-    bad = "ft:gpt-4o-mini-2024-07-18:nobody::zzz"
+    bad = "gpt-3.5-turbo-0125"
     assert result.summaries[tuned].errors == 0
     assert result.summaries[bad].errors == 2
     assert result.rows[0].answers[bad].error is not None
@@ -117,7 +120,7 @@ def test_reports(trained: tuple[Simulator, str]) -> None:
     result = compare(sim.client(max_retries=0), models=[BASE, tuned], prompts=_held_out())
     md = result.to_markdown(items=2)
     assert md.splitlines()[0].startswith("| model | items | errors | contains pass | exact pass |")
-    assert f"| {tuned} | 10 | 0 | 100% [100%, 100%] | 100% [100%, 100%] |" in md
+    assert f"| {tuned} | 10 | 0 | 100% [72%, 100%] | 100% [72%, 100%] |" in md
     assert Comparison.model_validate(json.loads(result.to_json())) == result
 
 
@@ -252,7 +255,10 @@ def test_judge_against_a_reference_model_keeps_reasons(trained: tuple[Simulator,
         graders={"judge": judge},
         reference_model=BASE,
     )
-    assert result.summaries[tuned].mean_scores["judge"] == (1.0, 1.0, 1.0)
+    # Two wins of two: the Wilson interval of the mean score, not a collapsed (1, 1, 1).
+    assert result.summaries[tuned].mean_scores["judge"] == pytest.approx(
+        (1.0, 0.3424, 1.0), abs=5e-5
+    )
     # The reference model is not graded against itself: no rate, not 0%.
     assert result.summaries[BASE].mean_scores == {"judge": None}
     assert result.rows[0].answers[tuned].reasons == {"judge": "a limerick, as asked"}

@@ -30,7 +30,7 @@ from finetune_kit.graders import Grade
 from finetune_kit.testing import Simulator, VirtualClock
 
 BASE = "gpt-4o-mini-2024-07-18"
-UNKNOWN = "ft:gpt-4o-mini-2024-07-18:nobody::zzz"
+UNKNOWN = "gpt-3.5-turbo-0125"  # shut down on 2026-10-23: a model whose every call is a 404
 PROMPTS = ["Tell me about Helium", "Tell me about Neon", "Tell me about Argon"]
 RATE_LIMITED = (
     "RateLimitError: Error code: 429 - Rate limit reached for requests. Please try again later."
@@ -84,7 +84,7 @@ FLAVOURS = pytest.mark.parametrize("flavour", ["sync", "async"])
 async def test_a_model_whose_calls_all_failed_has_no_rates(
     sim: Simulator, tuned: str, flavour: str
 ) -> None:
-    """Every call to an unknown model fails: n/a (JSON null) and `failed_models`, never 0%."""
+    """Every call to a retired model fails: n/a (JSON null) and `failed_models`, never 0%."""
     result = await _compare(flavour, sim, models=[tuned, UNKNOWN], prompts=PROMPTS[:2])
     bad = result.summaries[UNKNOWN]
     assert (bad.items, bad.errors, bad.answered) == (2, 2, 0)
@@ -102,10 +102,12 @@ async def test_a_model_whose_calls_all_failed_has_no_rates(
     )
     assert graded.summaries[UNKNOWN].pass_rates == {"exact": None}
     assert graded.summaries[UNKNOWN].mean_scores == {"exact": None}
-    assert graded.summaries[tuned].pass_rates == {"exact": (0.0, 0.0, 0.0)}
+    assert graded.summaries[tuned].pass_rates["exact"] == pytest.approx(
+        (0.0, 0.0, 0.6576), abs=5e-5
+    )
     assert json.loads(graded.to_json())["summaries"][UNKNOWN]["pass_rates"] == {"exact": None}
     md = graded.to_markdown(items=0).splitlines()
-    assert md[2].startswith(f"| {tuned} | 2 | 0 | 0% [0%, 0%] | ")
+    assert md[2].startswith(f"| {tuned} | 2 | 0 | 0% [0%, 66%] | ")
     assert md[3] == f"| {UNKNOWN} | 2 | 2 | n/a | n/a | n/a | n/a | - |"
     html = graded.to_html()
     row = html.split(f"<tr><td>{UNKNOWN}</td>")[1].split("</tr>")[0]
@@ -139,7 +141,8 @@ async def test_some_failures_are_counted_and_rates_cover_the_answers(
     assert (s.items, s.errors, s.answered) == (2, 1, 1)
     assert result.failed_models == []
     assert (result.rows[0].answers[tuned].error or "").startswith("BadRequestError: ")
-    assert s.pass_rates == {"helium": (0.0, 0.0, 0.0)}  # Neon's answer, the one answered
+    # Neon's answer, the one answered: 0 of 1, whose Wilson interval is wide.
+    assert s.pass_rates["helium"] == pytest.approx((0.0, 0.0, 0.7935), abs=5e-5)
     assert result.to_markdown(items=0).splitlines()[2].startswith(f"| {tuned} | 2 | 1 | 0% ")
 
 

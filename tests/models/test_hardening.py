@@ -27,16 +27,23 @@ from finetune_kit import (
     TunedModel,
     compare,
 )
-from finetune_kit._core.redact import MIN_SECRET, error_text, redact, scrub
+from finetune_kit._core.errors import classify
+from finetune_kit._core.ready import kind_of
+from finetune_kit._core.redact import MIN_SECRET, error_text, message_of, redact, scrub
 from finetune_kit.azure import Deployment, deploy
 from finetune_kit.testing import Simulator
+from finetune_kit.testing.adapters import http_library
 
 pytestmark = pytest.mark.anyio
+
+SDK_MOCKER = "httpcore2" if http_library() == "httpx2" else "httpcore"
+"""respx's mocker for the SDK's wire: httpx2 on openai>=3, httpx on 2.x (Azure deploy: httpx2)."""
 
 BASE = "http://gateway.internal/v1"
 MODEL = "ft:gpt-4o-mini-2024-07-18:acme:elle:AbC123"
 GATEWAY_KEY = "gw-7f3a9c1e5b2d"
 """A key not shaped like `sk-...`: only knowing it can remove it."""
+HTML = "<!DOCTYPE html><html><body>Sign in to Contoso</body></html>"
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -89,7 +96,7 @@ def test_redact_reads_every_secret_variable(monkeypatch: pytest.MonkeyPatch) -> 
 async def test_an_echoed_key_leaves_no_trace_in_the_sdk_error(flavour: str) -> None:
     """A 401 repeating the client's key (not in the environment): str, repr, message, body clean."""
     model = _model(flavour, key=GATEWAY_KEY)
-    with respx.mock(using="httpcore2") as router:
+    with respx.mock(using=SDK_MOCKER) as router:
         router.post(f"{BASE}/chat/completions").respond(401, json=_echo_401(GATEWAY_KEY))
         with pytest.raises(openai.AuthenticationError) as info:
             await _chat(model)
@@ -113,7 +120,7 @@ def test_compare_reports_never_carry_an_echoed_key(
     """Markdown, JSON, HTML and DEBUG logs of a comparison against a key-echoing 401: 0 keys."""
     caplog.set_level(logging.DEBUG)
     client = openai.OpenAI(api_key=GATEWAY_KEY, base_url=BASE, max_retries=0)
-    with respx.mock(using="httpcore2") as router:
+    with respx.mock(using=SDK_MOCKER) as router:
         route = router.post(f"{BASE}/chat/completions").respond(401, json=_echo_401(GATEWAY_KEY))
         result = compare(client, models=["gpt-a", "gpt-b"], prompts=["one", "two", "three"])
     assert route.call_count == 6
@@ -140,6 +147,86 @@ def test_error_text_redacts_without_the_environment() -> None:
         "Error code: 401 - bad key az5ch", response=response, body=None
     )
     assert error_text(error) == "AuthenticationError: Error code: 401 - bad key ***"
+
+
+RATE = {"message": "Rate limit reached for requests.", "type": "requests", "code": "rate_limit"}
+
+
+def _sdk_error(
+    kind: type[openai.APIStatusError], status: int, message: str, body: object
+) -> openai.APIStatusError:
+    """An SDK status error as openai 2.x or 3.x makes it (`body`: the body's `error` object)."""
+    request = httpx2.Request("POST", f"{BASE}/chat/completions")
+    return kind(message, response=httpx2.Response(status, request=request), body=body)
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "message", "body", "expected"),
+    [
+        pytest.param(
+            openai.RateLimitError,
+            429,
+            f"Error code: 429 - {{'error': {RATE!r}}}",
+            RATE,
+            "Error code: 429 - Rate limit reached for requests.",
+            id="openai2-json",
+        ),
+        pytest.param(
+            openai.RateLimitError,
+            429,
+            "Error code: 429 - Rate limit reached for requests.",
+            RATE,
+            "Error code: 429 - Rate limit reached for requests.",
+            id="openai3-json",
+        ),
+        pytest.param(
+            openai.NotFoundError,
+            404,
+            "Error code: 404 - {'detail': 'Not Found'}",
+            {"detail": "Not Found"},
+            "Error code: 404",
+            id="openai2-no-message",
+        ),
+        pytest.param(
+            openai.InternalServerError,
+            502,
+            HTML,
+            HTML,
+            "Error code: 502",
+            id="openai2-page",
+        ),
+        pytest.param(
+            openai.RateLimitError, 429, "slow down", None, "slow down", id="caller-no-body"
+        ),
+        pytest.param(openai.RateLimitError, 429, "bad key", RATE, "bad key", id="caller-body"),
+    ],
+)
+def test_sdk_messages_read_the_same_on_openai_2_and_3(
+    kind: type[openai.APIStatusError], status: int, message: str, body: object, expected: str
+) -> None:
+    """openai 2.x repeats the whole body (or a page) in the message: finetune-kit's text is
+    `Error code: N - <the provider's message>` as on 3.x; a message a caller wrote stays."""
+    error = _sdk_error(kind, status, message, body)
+    assert (error_text(error), message_of(error)) == (f"{kind.__name__}: {expected}", expected)
+    scrub(error)
+    assert (str(error), error.message) == (expected, expected)
+
+
+def test_a_404_without_the_apis_message_is_a_wrong_url_on_openai_2() -> None:
+    """openai 2.x's `Error code: 404 - {'detail': 'Not Found'}`: not a missing model, the URL."""
+    error = _sdk_error(
+        openai.NotFoundError,
+        404,
+        "Error code: 404 - {'detail': 'Not Found'}",
+        {"detail": "Not Found"},
+    )
+    assert kind_of(error) == "other"
+    translated = classify(error, operation="chat", now=0.0).translated
+    assert isinstance(translated, IncompatibleEndpointError)
+    assert str(translated) == (
+        f"not found (404): POST {BASE}/chat/completions does not exist: is the base URL right? "
+        "(--base-url / OPENAI_BASE_URL; OpenAI-compatible APIs usually end in /v1)"
+    )
 
 
 # --- point 8: typed errors --------------------------------------------------------------------
@@ -189,14 +276,11 @@ async def test_chat_rate_limited_past_its_retries_is_typed(flavour: str) -> None
     assert sim.calls["chat.create"] == 6
 
 
-HTML = "<!DOCTYPE html><html><body>Sign in to Contoso</body></html>"
-
-
 @pytest.mark.parametrize("status", [200, 502])
 async def test_chat_against_a_web_page_names_the_url(flavour: str, status: int) -> None:
     """A login page (200) or a proxy's 502 page: IncompatibleEndpointError naming the URL."""
     model = _model(flavour)
-    with respx.mock(using="httpcore2") as router:
+    with respx.mock(using=SDK_MOCKER) as router:
         router.post(f"{BASE}/chat/completions").respond(
             status, text=HTML, headers={"content-type": "text/html; charset=utf-8"}
         )
@@ -215,7 +299,7 @@ async def test_chat_on_a_wrong_path_names_the_url(flavour: str) -> None:
     """A 404 that is not the API's own error (a wrong base path): the URL tried, at once."""
     slept: list[float] = []
     model = _model(flavour, sleep=slept)
-    with respx.mock(using="httpcore2") as router:
+    with respx.mock(using=SDK_MOCKER) as router:
         router.post(f"{BASE}/chat/completions").respond(404, json={"detail": "Not Found"})
         with pytest.raises(IncompatibleEndpointError) as info:
             await _chat(model)

@@ -198,7 +198,7 @@ def trained() -> tuple[Simulator, str]:
 def test_html_report(trained: tuple[Simulator, str], tmp_path: Path) -> None:
     """The page is written, self-contained, escaped, and has one row per item and every model."""
     sim, tuned = trained
-    bad = "ft:gpt-4o-mini-2024-07-18:nobody::zzz"
+    bad = "gpt-3.5-turbo-0125"  # shut down on 2026-10-23: every call is a 404
     prompts = [
         "Tell me about Helium",
         "<script>alert('x')</script> & friends",
@@ -236,6 +236,12 @@ def test_html_report_marks_grades(trained: tuple[Simulator, str]) -> None:
     )
     page = to_html(result)
     assert "<th>exact pass</th>" in page
-    assert "100% [100%, 100%]" in page
+    assert "100% [72%, 100%]" in page  # 10 of 10, with its 95% Wilson interval
+    assert (
+        '<ul class="verdicts">\n'
+        f"<li>{tuned} wins on contains: 100% vs 0% for {BASE} (+100 points, 95% CI +61 to +100)</li>\n"
+        f"<li>{tuned} wins on exact: 100% vs 0% for {BASE} (+100 points, 95% CI +61 to +100)</li>\n"
+        "</ul>"
+    ) in page
     assert '<span class="pass">✓ exact</span>' in page
     assert '<span class="fail">✗ exact</span>' in page

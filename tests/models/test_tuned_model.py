@@ -10,7 +10,13 @@ from typing import Any
 import openai
 import pytest
 
-from finetune_kit import AsyncTunedModel, FineTuneJob, ModelRetirementWarning, TunedModel
+from finetune_kit import (
+    AsyncTunedModel,
+    FineTuneJob,
+    ModelNotFoundError,
+    ModelRetirementWarning,
+    TunedModel,
+)
 from finetune_kit._core.names import ModelName, parse_model_name
 from finetune_kit.cli.main import bundled_dataset
 from finetune_kit.testing import Simulator, Timing
@@ -145,11 +151,12 @@ async def test_chat_waits_out_the_not_ready_race(flavour: str) -> None:
 
 
 async def test_chat_gives_up_after_ready_timeout(flavour: str) -> None:
-    """Past `ready_timeout`, the 404 is raised as the SDK's NotFoundError."""
+    """Past `ready_timeout`, ModelNotFoundError (from the SDK's NotFoundError)."""
     sim = Simulator(timing=Timing(model_ready_delay=10_000))
     h = Harness(sim, flavour, _tuned(sim))
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(ModelNotFoundError) as caught:
         await h.call("chat", "Hi", ready_timeout=30)
+    assert isinstance(caught.value.__cause__, openai.NotFoundError)
     assert sim.calls["chat.create"] == 4  # at 0, 5, 15 and 30 s
 
 
@@ -185,8 +192,9 @@ async def test_delete(flavour: str) -> None:
     sim = Simulator()
     h = Harness(sim, flavour, _tuned(sim))
     assert await h.call("delete") is True
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(ModelNotFoundError) as caught:
         await h.call("chat", "Hi", ready_timeout=0)
+    assert str(caught.value).startswith(f"model '{h.model.id}' not found")
 
 
 def test_from_checkpoint() -> None:

@@ -240,6 +240,25 @@ def test_svg_close_checkpoint_labels_do_not_overlap() -> None:
     assert len(set(rows)) == 3
 
 
+def test_svg_crowded_checkpoint_labels_keep_three_rows_and_the_last_on_top() -> None:
+    """Labels are placed from the last checkpoint back, on three rows at most: the last one is
+    always labelled, on the top row; one that would need a fourth row is dropped, its line kept."""
+    root = _parse(curves_svg(_points(100), checkpoints=[10, 50, 51, 52, 53, 100]))
+    group = root.find(f".//{NS}g[@class='checkpoint-labels']")
+    assert group is not None
+    placed = [
+        (t.text, t.get("x"), t.get("y"), t.get("text-anchor")) for t in group.iter(f"{NS}text")
+    ]
+    assert placed == [
+        ("ckpt 10", "127", "64", "start"),
+        ("ckpt 51", "389.4", "88", "start"),  # ckpt 50 would need a fourth row
+        ("ckpt 52", "395.8", "76", "start"),
+        ("ckpt 53", "402.2", "64", "start"),
+        ("ckpt 100", "697", "64", "end"),  # at the right edge: to the left of its line
+    ]
+    assert len(root.findall(f".//{NS}g[@class='checkpoints']/{NS}line")) == 12  # 6 × 2 panels
+
+
 def test_svg_size_is_configurable_and_checked() -> None:
     """Width and height set the canvas; a too-small one is a `ConfigurationError`."""
     root = _parse(curves_svg(_points(), width=960, height=600))

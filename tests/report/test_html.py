@@ -119,3 +119,33 @@ def test_comparison_alone_is_unchanged(compared: Comparison) -> None:
     assert (
         len(re.findall(r"<tr><td>", page.split('class="summary"', 1)[1].split("</table>")[0])) == 2
     )
+
+
+def test_note_verdicts_and_a_chart_as_wide_as_the_page(
+    trained: Trained, compared: Comparison
+) -> None:
+    """The note (what ran where) comes under the title, escaped; each grader's verdict heads the
+    comparison; the inline chart is 100% wide with its proportions in the viewBox."""
+    page = to_html(
+        compared,
+        metrics=trained.points,
+        note="Ran on the <built-in> simulator. Compared on 2 held-out prompts.",
+    )
+    assert (
+        "<h1>finetune-kit comparison</h1>\n"
+        '<p class="note">Ran on the &lt;built-in&gt; simulator. Compared on 2 held-out prompts.</p>\n'
+        "<h2>Training</h2>"
+    ) in page
+    verdict = (
+        f"{trained.tuned} wins on limerick: 100% vs 0% for {BASE} (+100 points, 95% CI +7 to +100)"
+    )
+    assert compared.verdict() == verdict
+    assert f'<ul class="verdicts">\n<li>{verdict}</li>\n</ul>\n<h2>Summary</h2>' in page
+    assert '<p class="meta">Pass rates with their 95% Wilson score interval.</p>' in page
+    root = _svg(page)
+    assert (root.get("width"), root.get("height"), root.get("viewBox")) == (
+        "100%",
+        None,
+        "0 0 960 480",
+    )
+    assert "figure.curves svg{display:block;width:100%;height:auto}" in page

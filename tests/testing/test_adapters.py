@@ -9,7 +9,7 @@ import pytest
 
 import finetune_kit.testing
 from finetune_kit.testing import ScaledClock, Simulator, VirtualClock
-from finetune_kit.testing.adapters import HttpLib, make_transport
+from finetune_kit.testing.adapters import HttpLib, http_library, make_transport
 from finetune_kit.testing.fixtures import sim, sim_async_client, sim_client
 from tests.offline import block_network
 
@@ -76,6 +76,31 @@ def test_transport_of_either_library(lib: HttpLib) -> None:
         )
     assert response.status_code == 200
     assert response.json()["shutdown_date"] == "2027-01-14"
+
+
+@pytest.mark.parametrize("lib", ["httpx2", "httpx"])
+@pytest.mark.anyio
+async def test_sim_transport_of_a_chosen_library(lib: HttpLib) -> None:
+    """`sim.transport(lib)` / `sim.async_transport(lib)` serve that library whatever the SDK
+    speaks: finetune_kit.azure's management client is httpx2 on openai 2.x too."""
+    simulator = Simulator()
+    module = httpx2 if lib == "httpx2" else httpx
+    url = "https://api.test/v1/models/gpt-4o-2024-08-06"
+    headers = {"authorization": "Bearer k"}
+    assert isinstance(simulator.transport(lib), module.MockTransport)
+    with module.Client(transport=simulator.transport(lib)) as http:
+        sync = http.get(url, headers=headers)
+    async with module.AsyncClient(transport=simulator.async_transport(lib)) as ahttp:
+        asynchronous = await ahttp.get(url, headers=headers)
+    assert [r.json()["shutdown_date"] for r in (sync, asynchronous)] == ["2027-01-14"] * 2
+    assert simulator.calls["models.retrieve"] == 2
+
+
+def test_sim_transport_defaults_to_the_sdks_library() -> None:
+    """Without a library, `sim.transport()` is of the one the installed openai speaks."""
+    module = httpx2 if http_library() == "httpx2" else httpx
+    assert isinstance(Simulator().transport(), module.MockTransport)
+    assert isinstance(Simulator().async_transport(), module.MockTransport)
 
 
 def test_fixtures_give_a_fresh_simulator_and_clients(

@@ -444,7 +444,7 @@ async def _walk_azure(azure: Api) -> None:
         )
         sim.clock.sleep(1000)
         done = (await azure.call("fine_tuning.jobs.retrieve", job.parsed.id)).parsed
-        with httpx2.Client(transport=sim.transport()) as management:
+        with httpx2.Client(transport=sim.transport("httpx2")) as management:
             deploy(
                 done.fine_tuned_model,
                 AZURE_TARGET,

@@ -532,7 +532,7 @@ def test_json_nested_too_deeply_is_a_400(
 
 def test_json_nested_too_deeply_through_the_transport(sim: Simulator) -> None:
     """The same 400 without a socket: the SDK's transport gets the API's error."""
-    with httpx2.Client(transport=sim.transport()) as http:
+    with httpx2.Client(transport=sim.transport("httpx2")) as http:
         response = http.post(
             "https://api.test/v1/chat/completions",
             content=b"[" * 100_000 + b"]" * 100_000,

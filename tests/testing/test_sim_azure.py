@@ -13,7 +13,7 @@ import httpx2
 import openai
 import pytest
 
-from finetune_kit import TunedModel
+from finetune_kit import ModelNotFoundError, TunedModel
 from finetune_kit.azure import Deployment, deployment_url
 from finetune_kit.testing import Simulator, Timing
 from tests.testing._sim_helpers import HELIUM, MODEL, ready_file
@@ -105,7 +105,7 @@ def test_tuned_model_deploy_through_the_simulated_management_api() -> None:
     tuned = _tuned_on_azure(sim)
     model = TunedModel(sim.azure_client(max_retries=0), tuned, sleep=sim.clock.sleep)
     before = sim.clock.now()
-    with httpx2.Client(transport=sim.transport()) as management:
+    with httpx2.Client(transport=sim.transport("httpx2")) as management:
         deployed = model.deploy(TARGET, token="arm-token", http_client=management)
     assert deployed.id == "elle-prod"
     assert sim.clock.now() - before == 60  # 4 polls of 15 s
@@ -139,7 +139,7 @@ def test_the_deployment_serves_only_once_provisioned() -> None:
         },
     }
     url = deployment_url(TARGET)
-    with httpx2.Client(transport=sim.transport()) as arm:
+    with httpx2.Client(transport=sim.transport("httpx2")) as arm:
         created = arm.put(url, params=ARM, headers=BEARER, json=body)
         assert (created.status_code, created.json()) == (201, resource)
         sim.clock.sleep(299)
@@ -162,7 +162,7 @@ def test_deleting_the_deployment_stops_it_serving() -> None:
     tuned = _tuned_on_azure(sim)
     sim.deployments["elle-prod"] = tuned
     url = deployment_url(TARGET)
-    with httpx2.Client(transport=sim.transport()) as arm:
+    with httpx2.Client(transport=sim.transport("httpx2")) as arm:
         assert arm.get(url, params=ARM, headers=BEARER).json()["properties"] == {
             "model": {"format": "OpenAI", "name": tuned, "version": "1"},
             "provisioningState": "Succeeded",
@@ -209,18 +209,22 @@ def test_management_api_refusals(
 ) -> None:
     """No bearer token, no api-version, no model, an unknown model: ARM's errors, nothing made."""
     sim = Simulator()
-    with httpx2.Client(transport=sim.transport()) as arm:
+    with httpx2.Client(transport=sim.transport("httpx2")) as arm:
         response = arm.put(deployment_url(TARGET), params=params, headers=headers, json=body)
     assert (response.status_code, response.json()) == (status, {"error": error})
     assert (sim.deployments, sim.arm_deployments) == ({}, {})
 
 
 def test_forgetting_to_deploy_fails_tuned_model_chat() -> None:
-    """`TunedModel.chat` on Azure without a deployment ends in NotFoundError, as for real."""
+    """`TunedModel.chat` on Azure without a deployment: ModelNotFoundError at once, from
+    Azure's NotFoundError (as for real), never waited out."""
     sim = Simulator()
     tuned = _tuned_on_azure(sim)
     model = TunedModel(sim.azure_client(max_retries=0), tuned, sleep=sim.clock.sleep)
-    with pytest.raises(openai.NotFoundError) as err:
-        model.chat("Tell me about Helium", ready_timeout=0)
-    _not_found(err.value, tuned)
-    assert json.loads(err.value.response.text)["error"]["code"] == "DeploymentNotFound"
+    with pytest.raises(ModelNotFoundError) as caught:
+        model.chat("Tell me about Helium")
+    err = caught.value.__cause__
+    assert isinstance(err, openai.NotFoundError)
+    _not_found(err, tuned)
+    assert json.loads(err.response.text)["error"]["code"] == "DeploymentNotFound"
+    assert caught.value.code == "DeploymentNotFound"

@@ -257,7 +257,7 @@ def job_error(job: FineTuningJob) -> JobError:
             code=code,
             error_message=message,
             param=param,
-            hint="run Dataset.validate() on the file: it names each problem's line and field",
+            hint="validate the file locally: every problem is named with its line and field",
         )
         error.line, error.field = line, field
         return error

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finetune_kit.dataset.engine import iter_file_chunks
+
 __all__ = [
     "Identity",
     "PartPlan",
@@ -52,13 +54,15 @@ def identity_of_bytes(data: bytes) -> Identity:
 
 
 def identity_of_path(path: Path, chunk: int = 8 * 1024 * 1024) -> Identity:
-    """The identity of a file, read in chunks (memory stays at `chunk`)."""
+    """The identity of a file's content, read in chunks (memory stays at `chunk`).
+
+    A `.jsonl.gz` file is identified by its decompressed JSONL: what is uploaded.
+    """
     sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            sha.update(block)
-            md5.update(block)
-            size += len(block)
+    for block in iter_file_chunks(path, chunk):
+        sha.update(block)
+        md5.update(block)
+        size += len(block)
     return Identity(sha.hexdigest(), md5.hexdigest(), size)
 
 

@@ -4,7 +4,10 @@ Provider text enters finetune-kit in one shape: an SDK exception (or an Azure ma
 response) whose message and body the provider wrote, and a gateway may repeat the key it
 refused there. [`scrub`][finetune_kit._core.redact.scrub] removes every known secret from such
 an exception, in place (`args`, `message`, `body`, and the same for its causes), before anything
-is made of it: a typed error, a CLI line, a comparison report, a log record.
+is made of it: a typed error, a CLI line, a comparison report, a log record. An SDK status
+error's message is made the same on every supported openai there too: `Error code: 429 - ` and
+the provider's own message (`error.message` of the body), as openai>=3 words it; openai 2.x
+repeats the whole body instead (see [`status_text`][finetune_kit._core.redact.status_text]).
 
 Known secrets, each replaced by `***` wherever it appears:
 
@@ -30,14 +33,19 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import openai
+
 __all__ = [
     "MASK",
     "MIN_SECRET",
     "SECRET_VARIABLES",
     "error_text",
+    "message_of",
+    "provider_message",
     "redact",
     "scrub",
     "secrets_of",
+    "status_text",
 ]
 
 MASK = "***"
@@ -106,10 +114,65 @@ def _clean(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+def provider_message(exc: BaseException) -> str | None:
+    """The provider's own message in an SDK status error's body (`error.message`), if any.
+
+    None for a body without one (`{"detail": "Not Found"}` from a wrong path, a web page, no
+    body): such an answer is not the API's own error.
+
+    Added in 0.1.0.
+    """
+    body = getattr(exc, "body", None)
+    if not isinstance(body, Mapping):
+        return None
+    message = body.get("message")  # the SDK keeps the body's `error` object here
+    if message is None and isinstance(body.get("error"), Mapping):
+        message = body["error"].get("message")
+    return message if isinstance(message, str) and message else None
+
+
+def status_text(exc: openai.APIStatusError) -> str:
+    """`Error code: 429 - <the provider's message>`, or `Error code: 404` when it gave none.
+
+    What openai>=3 makes the message of a status error; openai 2.x puts the whole body there
+    instead (`Error code: 429 - {'error': {'message': ...}}`) or, for an answer that is not
+    JSON, the answer's text.
+
+    Added in 0.1.0.
+    """
+    message = provider_message(exc)
+    return f"Error code: {exc.status_code}" + (f" - {message}" if message else "")
+
+
+def _sdk_message(exc: BaseException) -> str | None:
+    """`status_text(exc)` for an SDK status error whose message the SDK made, else None.
+
+    The SDK made it from an answer when it starts with `Error code: <status>` or is, on openai
+    2.x, the text of an answer that is not JSON; a message a caller wrote, or an error without
+    a body, is left as it is.
+    """
+    if not isinstance(exc, openai.APIStatusError) or exc.body is None:
+        return None
+    sdk_made = exc.message.startswith(f"Error code: {exc.status_code}") or (
+        isinstance(exc.body, str) and exc.message == exc.body.strip()
+    )
+    return status_text(exc) if sdk_made else None
+
+
+def message_of(exc: openai.APIError) -> str:
+    """`exc.message` as openai>=3 words it, on openai 2.x too (see `status_text`).
+
+    Added in 0.1.0.
+    """
+    return _sdk_message(exc) or exc.message
+
+
 def scrub(exc: BaseException, secrets: Iterable[str | None] = ()) -> BaseException:
     """Remove every known secret from `exc` and its causes, in place; return `exc`.
 
-    Cleans `args` (hence `str()` and `repr()`), and an SDK error's `message` and `body`.
+    Cleans `args` (hence `str()` and `repr()`), and an SDK error's `message` and `body`. The
+    message of an SDK status error becomes `Error code: 429 - <the provider's message>` on
+    openai 2.x too, as on openai>=3 (see `status_text`).
 
     Added in 0.1.0.
     """
@@ -118,6 +181,10 @@ def scrub(exc: BaseException, secrets: Iterable[str | None] = ()) -> BaseExcepti
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        same = _sdk_message(current)
+        if isinstance(current, openai.APIStatusError) and same is not None:  # as on openai>=3
+            current.message = same
+            current.args = (same,)
         mine = [*known, *secrets_of(current)]
         current.args = tuple(_clean(arg, mine) for arg in current.args)
         for name in ("message", "body"):
@@ -134,6 +201,6 @@ def error_text(exc: BaseException) -> str:
 
     Added in 0.1.0.
     """
-    message = getattr(exc, "message", None)
+    message = _sdk_message(exc) or getattr(exc, "message", None)  # the same on openai 2.x
     text = message if isinstance(message, str) and message else str(exc)
     return f"{type(exc).__name__}: {redact(text, secrets_of(exc))}"

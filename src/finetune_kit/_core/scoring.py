@@ -1,7 +1,9 @@
-"""Scoring model outputs: graders and aggregates with bootstrap confidence intervals. Pure.
+"""Scoring model outputs: graders and aggregates with 95% confidence intervals. Pure.
 
-Groundwork of `compare`: a grader turns (output, item) into a `Grade`; `summarise` turns a
-model's grades and measurements into rates with 95% bootstrap intervals and percentiles.
+Groundwork of `compare`: a grader turns (output, item) into a `Grade`; pass rates get a Wilson
+score interval (made for proportions: it never collapses to a point at 0% or 100%), mean scores
+in [0, 1] the same interval of their mean, a difference of two rates Newcombe's interval, and
+anything else a seeded percentile bootstrap.
 
 Added in 0.1.0.
 """
@@ -9,6 +11,7 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Z95",
     "Aimd",
     "Grade",
     "Grader",
@@ -25,9 +29,15 @@ __all__ = [
     "exact",
     "is_json",
     "json_schema",
+    "mean_interval",
     "percentile",
+    "rate_difference",
     "regex",
+    "wilson",
 ]
+
+Z95 = 1.959964
+"""The standard normal quantile of a two-sided 95% interval."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +159,64 @@ def bootstrap_mean(values: Sequence[float], *, resamples: int = 2000, seed: int 
     rng = random.Random(seed)  # noqa: S311 - resampling, not secrets
     means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
     return Interval(mean, percentile(means, 2.5), percentile(means, 97.5))
+
+
+def wilson(successes: float, n: int, *, z: float = Z95) -> Interval:
+    """A proportion with its Wilson score interval (95% by default).
+
+    Made for proportions: unlike a bootstrap or the normal approximation it never collapses
+    to a point at the edges. 0 of 10 is 0% [0%, 27.8%]; 10 of 10 is 100% [72.2%, 100%].
+    `successes` may be fractional (a mean score in [0, 1] times `n`).
+
+    Raises:
+        ValueError: `n` is not positive, or `successes` is not within [0, n].
+
+    Added in 0.1.0.
+    """
+    if n <= 0:
+        raise ValueError(f"a proportion needs at least one trial, not {n}")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be within [0, {n}], not {successes}")
+    p = successes / n
+    z2 = z * z
+    denominator = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denominator
+    half = z / denominator * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    # At the edges the bound is the estimate itself (rounding must not put it an ulp away).
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Interval(p, low, high)
+
+
+def mean_interval(scores: Sequence[float]) -> Interval:
+    """The mean score with a 95% interval; `Interval(0, 0, 0)` for no scores.
+
+    Scores within [0, 1] (pass/fail, a judge's 1 / 0.5 / 0) get the Wilson interval of their
+    mean: a score in [0, 1] varies at most as much as a pass/fail with the same mean, so the
+    interval is, if anything, wide. Other scores get `bootstrap_mean`.
+
+    Added in 0.1.0.
+    """
+    if not scores:
+        return Interval(0.0, 0.0, 0.0)
+    if all(0.0 <= s <= 1.0 for s in scores):
+        return wilson(min(float(len(scores)), math.fsum(scores)), len(scores))
+    return bootstrap_mean(scores)
+
+
+def rate_difference(first: Interval, second: Interval) -> Interval:
+    """`first.value - second.value` with Newcombe's 95% interval, from each rate's Wilson interval.
+
+    Newcombe's hybrid score method (1998, method 10): it treats the two rates as independent,
+    which for two models graded on the same items (that tend to pass and fail together) makes
+    it wide rather than narrow. 9 of 10 against 2 of 10 is +70 points [+26.6, +86.5].
+
+    Added in 0.1.0.
+    """
+    d = first.value - second.value
+    low = d - math.hypot(first.value - first.low, second.high - second.value)
+    high = d + math.hypot(first.high - first.value, second.value - second.low)
+    return Interval(d, max(-1.0, low), min(1.0, high))
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -119,6 +119,15 @@ def check_budget(estimate: CostEstimate, max_cost: float | None) -> None:
     """Refuse a run whose estimate is over `max_cost` (or can't be priced when one is set)."""
     if max_cost is None:
         return
+    if estimate.cost_usd is None and estimate.usd_per_hour is not None:
+        raise BudgetExceededError(
+            f"max_cost={max_cost:g} can't be held before the job runs: reinforcement "
+            f"fine-tuning is billed per hour of training (${estimate.usd_per_hour:g}/h on "
+            f"{estimate.model}) and the hours can't be known from the data; leave max_cost out "
+            "and cancel the job if it runs too long",
+            estimate_usd=float("nan"),
+            max_cost=max_cost,
+        )
     if estimate.cost_usd is None:
         raise BudgetExceededError(
             f"max_cost={max_cost:g} is set but {estimate.model} has no known training price: "

@@ -12,7 +12,8 @@ from typing import Any
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_FAILED, EXIT_OK
 from finetune_kit.cli.flags import add_training_flags, epochs
-from finetune_kit.cli.provider import add_provider_flags
+from finetune_kit.cli.pricing import price_hint
+from finetune_kit.cli.provider import add_provider_flags, provider_of
 from finetune_kit.dataset import Dataset
 
 __all__ = ["add_data_commands"]
@@ -25,8 +26,14 @@ def add_data_commands(sub: argparse._SubParsersAction[Any]) -> None:
         ("estimate", "print the training cost estimate of a file"),
     ):
         cmd = sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("file", type=Path, help="the training JSONL file")
+        cmd.add_argument("file", type=Path, help="the training JSONL file (or .jsonl.gz)")
         add_training_flags(cmd)
+        cmd.add_argument(
+            "--provider",
+            choices=("openai", "azure"),
+            help="where it will train, for the model's shutdown date (default: azure when "
+            "AZURE_OPENAI_ENDPOINT is set, else openai)",
+        )
         cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
         if name == "validate":
             cmd.add_argument("--validation", type=Path, help="validation file (overlap check)")
@@ -51,8 +58,12 @@ def add_data_commands(sub: argparse._SubParsersAction[Any]) -> None:
     upload.set_defaults(handler=run_upload)
 
 
-def run_validate(args: argparse.Namespace, ctx: Context) -> int:  # noqa: ARG001
-    """`validate` / `estimate`."""
+def run_validate(args: argparse.Namespace, ctx: Context) -> int:
+    """`validate` / `estimate`.
+
+    Offline: a model name finetune-kit doesn't know, or one shut down, is a usage error
+    (`tune` and `upload` also ask the provider's model list).
+    """
     ds = Dataset.from_jsonl(args.file)
     prices = {args.model: args.price} if args.price is not None else None
     report = ds.validate(
@@ -61,11 +72,20 @@ def run_validate(args: argparse.Namespace, ctx: Context) -> int:  # noqa: ARG001
         validation=getattr(args, "validation", None),
         n_epochs=epochs(args.n_epochs),
         prices=prices,
+        provider="azure" if provider_of(args) == "azure" else "openai",
+        now=ctx.now,
     )
+    hint = None if args.json else price_hint(report.estimate)
     if args.command == "estimate":
+        if "not_jsonl_text" in report.counts:  # nothing to count: an error, not "0 tokens"
+            report.raise_for_errors()
         print(report.estimate.model_dump_json(indent=2) if args.json else report.estimate)
+        if hint:
+            print(hint)
         return EXIT_OK
     print(report.to_json() if args.json else report)
+    if hint:
+        print(hint)
     failed = not report.ok or (args.strict and report.warning_count > 0)
     return EXIT_FAILED if failed else EXIT_OK
 

@@ -5,6 +5,13 @@ Without an API key (`OPENAI_API_KEY`, or Azure settings) it runs against the bui
 before anything is spent (unless `--yes`). It writes `loss.png` (the training curves, with the
 `plot` extra) and `report.html` (the curves and the comparison, self-contained).
 
+The comparison is on prompts the model was not trained on: the validation data when given;
+for the bundled dataset its questions reworded ("Describe Helium"); for the user's own data
+without validation data, a fifth of its rows held out of training (as many as leave the 10 rows
+the provider needs). The user's data is graded against its own reference answers (`exact`,
+`contains`); the bundled one's also for its limerick form. The report says what ran where.
+Files the demo makes for itself live in a temporary folder that is removed at the end.
+
 Added in 0.1.0.
 """
 
@@ -12,13 +19,19 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+import tempfile
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from openai import OpenAI
 
 from finetune_kit._core.metrics import MetricPoint
+from finetune_kit._core.scoring import Grader
+from finetune_kit._io import write_text
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.provider import describe
 from finetune_kit.cli.training import follow
@@ -26,13 +39,24 @@ from finetune_kit.cli.watching import format_duration
 from finetune_kit.compare import compare
 from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import ConfigurationError
-from finetune_kit.graders import exact, regex
+from finetune_kit.graders import contains, exact, regex
 from finetune_kit.jobs import FineTuneJob
 from finetune_kit.models import TunedModel
 from finetune_kit.report.html import to_html
 from finetune_kit.testing import ScaledClock, Simulator
 
 __all__ = ["DemoOptions", "run_demo"]
+
+HELD_OUT_SHARE = 0.2
+"""The share of the user's rows held out of training for the comparison (without validation)."""
+MIN_TRAINING_ROWS = 10
+"""The fewest rows the provider takes in a file: held-out rows never take the training below
+it, and serve as validation data too only when there are as many."""
+SIMULATED = (
+    "Ran on finetune-kit's built-in simulator (nothing left this machine): its tuned model "
+    "answers with the reply of the closest training example, so the numbers show the workflow, "
+    "not what a real fine-tune achieves."
+)
 
 SYSTEM = "Elle is a factual chatbot that answers questions about elements in the periodic table with a limerick"
 FEW_SHOT = (
@@ -70,7 +94,78 @@ class DemoOptions:
     simulator_only: bool = False
     """Use the simulator even when an API key is set."""
     validation: Path | None = None
-    """Validation data (for the valid and full-valid curves); None: no validation."""
+    """Validation data (for the valid and full-valid curves, and the prompts compared on);
+    None: the bundled dataset's questions reworded, or rows held out of the user's data."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Data:
+    """What the demo trains on and compares on."""
+
+    training: Path
+    validation: Path | None
+    prompts: Path
+    """The prompts compared on (the last assistant message of each row is the reference)."""
+    about: str
+    """Which prompts those are, for people: "10 held-out prompts (...)"."""
+    bundled: bool
+
+
+def _bundled() -> Path:
+    return Path(str(resources.files("finetune_kit") / "data" / "elle.jsonl"))
+
+
+def _is_bundled(path: Path) -> bool:
+    try:
+        return path.resolve() == _bundled().resolve()
+    except OSError:  # pragma: no cover - an unreadable path is not the bundled file
+        return False
+
+
+def _held_out(options: DemoOptions, folder: Path, out: Callable[[str], None]) -> _Data:
+    """Where the prompts to compare on come from: never from the training rows when avoidable."""
+    bundled = _is_bundled(options.dataset)
+    if options.validation is not None:
+        rows = len(Dataset.from_jsonl(options.validation))
+        about = f"{rows} held-out prompts: the validation data {options.validation.name}"
+        return _Data(options.dataset, options.validation, options.validation, about, bundled)
+    if bundled:
+        text = _bundled().read_text(encoding="utf-8").replace("Tell me about", "Describe")
+        reworded = write_text(folder / "elle-held-out.jsonl", text)
+        about = (
+            "10 held-out prompts: the training questions reworded ('Describe Helium'), "
+            "never trained on"
+        )
+        return _Data(options.dataset, reworded, reworded, about, bundled=True)
+    data = Dataset.from_jsonl(options.dataset)
+    n = len(data)
+    count = min(max(1, round(n * HELD_OUT_SHARE)), n - MIN_TRAINING_ROWS)
+    if count > 0:
+        train, test = data.split(count)
+        if len(train) >= MIN_TRAINING_ROWS:
+            stem = options.dataset.stem
+            training = train.to_jsonl(folder / f"{stem}-train.jsonl")
+            held = test.to_jsonl(folder / f"{stem}-held-out.jsonl")
+            out(
+                f"Held out {len(test)} of the {n} rows for the comparison (never trained on); "
+                f"training on the other {len(train)}."
+            )
+            about = (
+                f"{len(test)} held-out prompts: rows of {options.dataset.name} kept out of training"
+            )
+            # Validation data too, when there is enough of it for the provider to take.
+            validation = held if len(test) >= MIN_TRAINING_ROWS else None
+            return _Data(training, validation, held, about, bundled=False)
+    out(
+        f"{options.dataset.name} has {n} rows: too few to hold any out of training (the provider "
+        f"needs {MIN_TRAINING_ROWS}), so the comparison is on the training prompts: pass "
+        "--validation held-out.jsonl for a fair one."
+    )
+    about = (
+        f"the {n} training prompts of {options.dataset.name} (too few rows to hold any out: "
+        "this shows what the model learnt, not how it generalises)"
+    )
+    return _Data(options.dataset, None, options.dataset, about, bundled=False)
 
 
 def _real_provider(options: DemoOptions, args: argparse.Namespace | None) -> bool:
@@ -92,9 +187,24 @@ def run_demo(
 ) -> int:
     """Run validate → upload → train → plot → compare; return the exit code.
 
+    The files it makes for itself (held-out prompts, a split of the user's data) live in a
+    temporary folder (`finetune-kit-demo-*`) removed before it returns, whatever happens.
+
     Added in 0.1.0.
     """
-    ctx = context or Context()
+    with tempfile.TemporaryDirectory(prefix="finetune-kit-demo-") as folder:
+        return _run(options, Path(folder), out=out, args=args, context=context or Context())
+
+
+def _run(
+    options: DemoOptions,
+    folder: Path,
+    *,
+    out: Callable[[str], None],
+    args: argparse.Namespace | None,
+    context: Context,
+) -> int:
+    ctx = context
     out(f"== 1. Prepare the data: {options.dataset.name} for {options.model}")
     report = Dataset.from_jsonl(options.dataset).validate(
         model=options.model, validation=options.validation
@@ -105,20 +215,27 @@ def run_demo(
     if not report.ok:
         out("The dataset has errors: fix them (each names its line and field) and run again.")
         return 1
+    data = _held_out(options, folder, out)
+    if data.training != options.dataset:  # the estimate of what is trained on
+        report = Dataset.from_jsonl(data.training).validate(
+            model=options.model, validation=data.validation
+        )
 
     sim: Simulator | None = None
     if options.simulator is None and ctx.client is not None:  # tests and docs pass a client
         client: OpenAI = ctx.client
         sleep: Callable[[float], None] = ctx.sleep
+        where = f"Ran on the given client ({'a simulator' if ctx.simulated else 'real'})."
         out(f"\nRunning on the given client ({'a simulator' if ctx.simulated else 'real'}).")
     elif _real_provider(options, args):
-        where = describe(args or argparse.Namespace())
-        out(f"\nAn API key is set: this will train on {where} (estimate: {report.estimate}).")
+        provider = describe(args or argparse.Namespace())
+        out(f"\nAn API key is set: this will train on {provider} (estimate: {report.estimate}).")
         if not options.yes and not ctx.ask("Spend it? [y/N] "):
             out("Nothing was uploaded or spent. Run with --yes to go ahead, or --simulator.")
             return 0
         client = ctx.make_client(args or argparse.Namespace())
         sleep = ctx.sleep
+        where = f"Ran on {provider}: a real fine-tuning job and real answers."
     else:
         sim = options.simulator or Simulator(clock=ScaledClock(options.speed))
         out(
@@ -127,13 +244,14 @@ def run_demo(
         )
         client = sim.client()
         sleep = sim.clock.sleep
+        where = SIMULATED
 
     out("\n== 2. Upload and create the job (exactly once)")
     job = FineTuneJob.create(
         client,
         model=options.model,
-        training=options.dataset,
-        validation=options.validation,
+        training=data.training,
+        validation=data.validation,
         suffix="demo",
         metadata={"created_by": "finetune-kit demo"},
         sleep=sleep,
@@ -151,16 +269,52 @@ def run_demo(
         f"{format_duration(took)} of {'simulated ' if sim or ctx.simulated else ''}training time)"
     )
 
-    return _use(options, client, job, tuned, sleep, out)
+    return _use(options, data, client, job, tuned, sleep, out, where)
+
+
+def _setup(data: _Data) -> tuple[str | None, tuple[tuple[str, str], ...], Mapping[str, Grader]]:
+    """The system prompt, few-shot examples and graders that fit the data compared on.
+
+    The bundled dataset: Elle's system prompt, two hand-written limericks, and `exact` plus a
+    limerick form check. The user's data: its own system messages, its first two training
+    examples as the few shots, and `exact` and `contains` against its reference answers.
+    """
+    if data.bundled:
+        return SYSTEM, FEW_SHOT, {"exact": exact(), "limerick": regex(r" - .* - .* - ")}
+    shots: list[tuple[str, str]] = []
+    for row in Dataset.from_jsonl(data.training):
+        messages = row.get("messages") if isinstance(row, dict) else None
+        if isinstance(messages, list) and len(messages) >= 2:
+            question, answer = messages[-2], messages[-1]
+            if (
+                isinstance(question, dict)
+                and isinstance(answer, dict)
+                and (question.get("role"), answer.get("role")) == ("user", "assistant")
+                and isinstance(question.get("content"), str)
+                and isinstance(answer.get("content"), str)
+            ):
+                shots.append((question["content"], answer["content"]))
+        if len(shots) == 2:
+            break
+    return None, tuple(shots), {"exact": exact(), "contains": contains()}
+
+
+def _first_prompt(prompts: Path) -> list[dict[str, Any]]:
+    """The first held-out row's messages, without the reference answer."""
+    row: Any = next(iter(Dataset.from_jsonl(prompts)))
+    messages = [m for m in row["messages"] if isinstance(m, dict)]
+    return messages[:-1] if messages and messages[-1].get("role") == "assistant" else messages
 
 
 def _use(  # noqa: PLR0917 - one private step of run_demo
     options: DemoOptions,
+    data: _Data,
     client: OpenAI,
     job: FineTuneJob,
     tuned: TunedModel,
     sleep: Callable[[float], None],
     out: Callable[[str], None],
+    where: str,
 ) -> int:
     """Steps 4 and 5: the curves, the comparison and the report."""
     out("\n== 4. The training curves")
@@ -175,26 +329,40 @@ def _use(  # noqa: PLR0917 - one private step of run_demo
     if options.plot:
         out(_plot(points, checkpoints, options.plot, f"{job.id}: {options.model}"))
 
-    out("\n== 5. Compare: base vs base + few-shot vs tuned, on the training prompts")
-    reply = tuned.chat("Tell me about Helium", system=SYSTEM)
-    out(f"tuned model, 'Tell me about Helium': {reply.choices[0].message.content}")
+    system, few_shot, graders = _setup(data)
+    out(f"\n== 5. Compare: base vs base + few-shot vs tuned, on {data.about}")
+    messages = _first_prompt(data.prompts)
+    question = next(
+        (str(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+    )
+    has_system = bool(messages) and messages[0].get("role") == "system"
+    reply = tuned.chat(messages, system=None if has_system else system)
+    out(f"tuned model, {question!r}: {reply.choices[0].message.content}")
     result = compare(
         client,
         models=[options.model, tuned.id],
-        prompts=Dataset.from_jsonl(options.dataset),
-        system=SYSTEM,
-        few_shot=FEW_SHOT,
-        graders={"exact": exact(), "limerick": regex(r" - .* - .* - ")},
+        prompts=Dataset.from_jsonl(data.prompts),
+        system=system,
+        few_shot=few_shot or None,
+        graders=graders,
         sleep=sleep,
+        # Latency and the deadline in real seconds: at a sped-up simulator's pace a
+        # millisecond of work would read as minutes.
+        timer=time.perf_counter,
     )
     out("")
     out(result.to_markdown(items=3))
-    base, shots = result.summaries[options.model], result.summaries[f"{options.model} + 2-shot"]
-    saved = shots.prompt_tokens_per_item - result.summaries[tuned.id].prompt_tokens_per_item
-    out(
-        f"\nThe tuned model answers in the trained style with {saved:.0f} fewer prompt tokens per "
-        f"call than the base model given 2 examples (base alone: {base.prompt_tokens_per_item:.0f})."
-    )
+    shots = result.summaries.get(f"{options.model} + {len(few_shot)}-shot")
+    if shots is not None and shots.answered and result.summaries[tuned.id].answered:
+        base = result.summaries[options.model]
+        saved = shots.prompt_tokens_per_item - result.summaries[tuned.id].prompt_tokens_per_item
+        out(
+            f"\nThe tuned model needs {saved:.0f} fewer prompt tokens per call than the base "
+            f"model given {len(few_shot)} examples (base alone: "
+            f"{base.prompt_tokens_per_item:.0f})."
+        )
+    note = f"{where} Compared on {data.about}."
+    out(f"\n{note}")
     # Written where asked, atomically: resolving first would write through a symbolic link.
     to_html(
         result,
@@ -203,6 +371,7 @@ def _use(  # noqa: PLR0917 - one private step of run_demo
         metrics=points,
         checkpoints=checkpoints,
         job=f"{job.id}: {job.status}, {job.snapshot.trained_tokens or 0:,} trained tokens",
+        note=note,
     )
     out(f"\nHTML report (training curves and comparison): {Path(options.report).resolve()}")
     out("\nDone.")

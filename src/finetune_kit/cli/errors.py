@@ -3,12 +3,17 @@
 Exit codes: 0 done; 1 the thing checked failed (a dataset with errors, a job that failed or
 was cancelled, a compared model that answered no call at all); 2 bad usage or input (a missing file, a bad flag, no API key); 3 the provider
 refused or could not be reached; 4 a bug in finetune-kit (reported as one line too; set
-`FINETUNE_KIT_DEBUG=1` for the traceback); 130 interrupted (Ctrl-C).
+`FINETUNE_KIT_DEBUG=1` for the traceback); 130 interrupted (Ctrl-C); 141 the output's reader
+went away (`finetune-kit events JOB | head -1`: 128 + SIGPIPE, quietly, as a shell reports any
+tool that SIGPIPE ended).
 
 Added in 0.1.0.
 """
 
 from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
 
 import openai
 
@@ -24,7 +29,11 @@ from finetune_kit.exceptions import (
     WaitTimeoutError,
 )
 
+if TYPE_CHECKING:
+    from finetune_kit.compare import Comparison
+
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILED",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
@@ -33,6 +42,7 @@ __all__ = [
     "EXIT_USAGE",
     "explain",
     "redact",
+    "unanswered",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PROVIDER, EXIT_INTERNAL, EXIT_INTERRUPTED = (
@@ -43,6 +53,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PROVIDER, EXIT_INTERNAL, EXIT_INTERRUPTED
     4,
     130,
 )
+EXIT_BROKEN_PIPE = 141
+"""The output was closed before the command was done (128 + SIGPIPE): ended quietly."""
 
 
 def redact(text: str) -> str:
@@ -124,3 +136,18 @@ def explain(exc: BaseException) -> tuple[str, int]:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror or exc}", EXIT_USAGE
     raise exc
+
+
+def unanswered(result: Comparison) -> int:
+    """A comparison's exit code: 1, said on stderr, when a model answered no call at all."""
+    failed = result.failed_models
+    if not failed:
+        return EXIT_OK
+    calls = result.summaries[failed[0]].items
+    first = " ".join((result.first_error(failed[0]) or "-").split())  # one line
+    print(
+        f"finetune-kit: error: no answer from {', '.join(failed)}: all {calls} calls "
+        f"failed; first error: {redact(first)}",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED

@@ -1,21 +1,27 @@
 """`events`, `jobs` and `metrics`: looking at jobs.
 
-Added in 0.1.0.
+Added in 0.1.0. `jobs results`, `jobs list --status` and the details of `jobs show` in 0.2.0.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+import openai
 from openai import OpenAI
+from openai.types.fine_tuning import FineTuningJob
 
 from finetune_kit._core.events import MessageEvent, MetricsEvent
-from finetune_kit._core.metrics import MetricPoint
+from finetune_kit._core.metrics import MetricPoint, parse_results_csv
+from finetune_kit._io import write_bytes
 from finetune_kit.cli.context import Context
-from finetune_kit.cli.errors import EXIT_INTERRUPTED, EXIT_OK
+from finetune_kit.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from finetune_kit.cli.flags import add_interval, add_job_arg
 from finetune_kit.cli.provider import add_provider_flags
 from finetune_kit.cli.tables import num, table
@@ -24,7 +30,19 @@ from finetune_kit.exceptions import ConfigurationError
 from finetune_kit.jobs import FineTuneJob
 from finetune_kit.report.curves import sparkline
 
-__all__ = ["add_job_commands"]
+__all__ = ["STATUSES", "add_job_commands"]
+
+STATUSES = (
+    "validating_files",
+    "queued",
+    "running",
+    "paused",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "pending",  # Azure's, before a job is queued
+)
+"""The statuses `jobs list --status` knows."""
 
 
 def add_job_commands(sub: argparse._SubParsersAction[Any]) -> None:
@@ -46,15 +64,39 @@ def add_job_commands(sub: argparse._SubParsersAction[Any]) -> None:
 
     jobs = sub.add_parser("jobs", help="list, show, checkpoints, cancel, pause or resume jobs")
     jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="SUBCOMMAND")
-    listing = jobs_sub.add_parser("list", help="the newest jobs")
+    listing = jobs_sub.add_parser("list", help="the newest jobs (--status: only those)")
     listing.add_argument("--limit", type=int, default=10, help="how many (default 10)")
+    listing.add_argument(
+        "--status",
+        action="append",
+        choices=STATUSES,
+        metavar="STATUS",
+        help=f"only jobs in this status (repeatable): {', '.join(STATUSES)}",
+    )
     listing.add_argument("--json", action="store_true", help="print JSON")
     add_provider_flags(listing)
     listing.set_defaults(handler=run_jobs_list)
-    show = jobs_sub.add_parser("show", help="one job in detail")
+    show = jobs_sub.add_parser(
+        "show",
+        help="one job in detail: hyperparameters, tokens, result files, checkpoints, error",
+    )
     add_job_arg(show)
-    show.add_argument("--json", action="store_true", help="print the job as JSON")
+    show.add_argument(
+        "--json", action="store_true", help="print the job object as the API returns it"
+    )
     show.set_defaults(handler=run_jobs_show)
+    results = jobs_sub.add_parser(
+        "results",
+        help="download a job's results file (the per-step metrics CSV)",
+        description="Download the results file of a job that succeeded: the CSV of its "
+        "per-step metrics (decoded when the provider serves it base64-encoded). Printed, "
+        "or written whole with -o.",
+    )
+    add_job_arg(results)
+    results.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write it to FILE instead of printing it"
+    )
+    results.set_defaults(handler=run_jobs_results)
     checkpoints = jobs_sub.add_parser(
         "checkpoints", help="a job's checkpoints: step, model name and metrics"
     )
@@ -94,12 +136,22 @@ def run_jobs_list(args: argparse.Namespace, ctx: Context) -> int:
     """`jobs list`."""
     if args.limit < 1:
         raise ConfigurationError(f"--limit must be at least 1, not {args.limit}")
-    jobs = FineTuneJob.list(ctx.make_client(args), limit=args.limit)
+    client = ctx.make_client(args)
+    if args.status:  # the API has no such filter: page through until enough match
+        jobs: list[FineTuneJob] = []
+        for snapshot in client.fine_tuning.jobs.list(limit=100):
+            if snapshot.status in args.status:
+                jobs.append(FineTuneJob(client, snapshot, sleep=ctx.sleep, now=ctx.now))
+                if len(jobs) >= args.limit:
+                    break
+    else:
+        jobs = FineTuneJob.list(client, limit=args.limit, sleep=ctx.sleep, now=ctx.now)
     if args.json:
         print(json.dumps([j.snapshot.model_dump(mode="json") for j in jobs], indent=2))
         return EXIT_OK
     if not jobs:
-        print("No fine-tuning jobs.")
+        which = f" {' or '.join(args.status)}" if args.status else ""
+        print(f"No{which} fine-tuning jobs.")
         return EXIT_OK
     rows = [
         (
@@ -123,23 +175,91 @@ def run_jobs_show(args: argparse.Namespace, ctx: Context) -> int:
         print(snap.model_dump_json(indent=2))
         return EXIT_OK
     progress = job.progress()
+    snap = job.snapshot  # progress() refreshed it
     method = snap.method.type if snap.method else "supervised"
+    hyperparameters = " ".join(f"{k}={v}" for k, v in _hyperparameters(snap).items())
+    results = ", ".join(snap.result_files or [])
+    finish = progress.estimated_finish
     lines = [
         f"job            {snap.id}",
         f"status         {progress}",
         f"model          {snap.model}",
         f"method         {method}",
+        f"hyperparams    {hyperparameters or '-'}",
         f"tuned model    {snap.fine_tuned_model or '-'}",
         f"training file  {snap.training_file}",
         f"validation     {snap.validation_file or '-'}",
         f"created        {utc(snap.created_at)}",
-        f"finished       {utc(snap.finished_at)}",
-        f"trained tokens {snap.trained_tokens or 0:,}" if snap.trained_tokens else "",
+        f"finishes       {finish:%Y-%m-%d %H:%M:%S} UTC (estimated)" if finish else "",
+        "" if finish and not snap.finished_at else f"finished       {utc(snap.finished_at)}",
+        f"trained tokens {snap.trained_tokens:,}" if snap.trained_tokens else "",
+        f"result files   {results} (finetune-kit jobs results {snap.id})" if results else "",
+        _checkpoints_line(job),
     ]
-    if snap.error and getattr(snap.error, "message", None):
-        lines.append(f"error          {snap.error.message} [{snap.error.code}]")
+    error = snap.error
+    if error is not None and error.message:
+        param = f" (param: {error.param})" if error.param else ""
+        lines.append(f"error          {error.message} [{error.code}]{param}")
     print("\n".join(line for line in lines if line))
     return EXIT_OK
+
+
+def _hyperparameters(snap: FineTuningJob) -> dict[str, Any]:
+    """The hyperparameters the job's method section holds (else the deprecated top level)."""
+    section = getattr(snap.method, snap.method.type, None) if snap.method else None
+    chosen = getattr(section, "hyperparameters", None) or snap.hyperparameters
+    if chosen is None:
+        return {}
+    return {k: v for k, v in chosen.model_dump().items() if v is not None}
+
+
+def _checkpoints_line(job: FineTuneJob) -> str:
+    """`checkpoints    3 (finetune-kit jobs checkpoints JOB)`; nothing if there are none."""
+    try:
+        count = len(job.checkpoints())
+    except openai.NotFoundError:  # an endpoint without the checkpoints route
+        return ""
+    if not count:
+        return ""
+    return f"checkpoints    {count} (finetune-kit jobs checkpoints {job.id})"
+
+
+def run_jobs_results(args: argparse.Namespace, ctx: Context) -> int:
+    """`jobs results`."""
+    client = ctx.make_client(args)
+    job = FineTuneJob.retrieve(client, args.job, sleep=ctx.sleep, now=ctx.now)
+    files = list(job.snapshot.result_files or [])
+    if not files:
+        print(
+            f"finetune-kit: error: {job.id} has no results file ({job.status}): one is written "
+            "when a job succeeds",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if len(files) > 1:
+        print(
+            f"{job.id} has {len(files)} results files: this is the first, {files[0]}",
+            file=sys.stderr,
+        )
+    data = results_csv(client.files.content(files[0]).read())
+    if args.output is None:
+        sys.stdout.write(data.decode("utf-8", errors="replace"))
+        return EXIT_OK
+    path = write_bytes(args.output, data)  # whole or not at all
+    steps = len(parse_results_csv(data))
+    print(f"Results: {path.resolve()} ({steps} steps, {files[0]})")
+    return EXIT_OK
+
+
+def results_csv(content: bytes) -> bytes:
+    """A results file as CSV: decoded when the provider served it base64-encoded."""
+    if content.lstrip()[:4].lower() == b"step":
+        return content
+    try:
+        decoded = base64.b64decode(content.strip(), validate=False)
+    except (binascii.Error, ValueError):
+        return content
+    return decoded if decoded.lstrip()[:4].lower() == b"step" else content
 
 
 def run_jobs_checkpoints(args: argparse.Namespace, ctx: Context) -> int:

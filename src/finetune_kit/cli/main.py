@@ -1,7 +1,7 @@
 """`finetune-kit`: the whole fine-tuning workflow from a terminal.
 
-`validate`, `estimate`, `upload`, `tune`, `watch`, `events`, `jobs`, `metrics`, `compare`,
-`models`, `sim serve` and `demo`. Every bad input gets one clear line on stderr and a non-zero
+`validate`, `estimate`, `upload`, `dedupe`, `split`, `files`, `tune`, `watch`, `events`, `jobs`,
+`metrics`, `compare`, `report`, `chat`, `models`, `sim serve` and `demo`. Every bad input gets one clear line on stderr and a non-zero
 exit code, never a traceback (see [`errors`][finetune_kit.cli.errors] for the codes).
 
 Added in 0.1.0.
@@ -14,23 +14,37 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import openai
 
+from finetune_kit.cli.chat import add_chat_command
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.data import add_data_commands
-from finetune_kit.cli.errors import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, explain, redact
+from finetune_kit.cli.datasets import add_dataset_commands
+from finetune_kit.cli.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    explain,
+    redact,
+)
+from finetune_kit.cli.files import add_file_commands
 from finetune_kit.cli.flags import DEMO_MODEL
 from finetune_kit.cli.jobs import add_job_commands
 from finetune_kit.cli.provider import add_provider_flags
+from finetune_kit.cli.reporting import add_report_command
 from finetune_kit.cli.training import add_training_commands
 from finetune_kit.cli.using import add_using_commands
+from finetune_kit.cli.waits import announce_waits
+from finetune_kit.dataset import bundled_dataset  # re-exported: its old home
 from finetune_kit.exceptions import FinetuneKitError
 
 if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
     from finetune_kit.testing.server import SimulatorServer
 
 __all__ = ["DEMO_MODEL", "bundled_dataset", "main"]
@@ -38,19 +52,22 @@ __all__ = ["DEMO_MODEL", "bundled_dataset", "main"]
 SIM_HOST, SIM_PORT = "127.0.0.1", 8000
 
 
-def bundled_dataset() -> Path:
-    """Return the path of the bundled Elle dataset (10 chat examples).
-
-    Added in 0.1.0.
-    """
-    return Path(str(resources.files("finetune_kit") / "data" / "elle.jsonl"))
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors as one line (and where to find help) instead of a block."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """As argparse's, but a closed pipe (`--help | head`) is not ignored: main() says 141."""
+        if not message:
+            return
+        try:
+            (file or sys.stderr).write(message)
+        except BrokenPipeError:
+            raise
+        except (AttributeError, OSError):  # no stream at all (pythonw), as argparse does
+            pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 done; 1 the data has errors, the job failed or a compared model "
         "never answered; 2 bad usage or "
         "input; 3 the provider refused or could not be reached; 4 a bug in finetune-kit; 130 "
-        "interrupted.",
+        "interrupted; 141 the output was closed early (| head).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -77,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--validation",
         type=Path,
-        help="validation data (default with the bundled dataset: its questions reworded)",
+        help="validation data, also the prompts compared on (default: the bundled dataset's "
+        "questions reworded, or a fifth of --dataset held out of training)",
     )
     demo.add_argument("--model", default=DEMO_MODEL, help=f"base model (default {DEMO_MODEL})")
     demo.add_argument(
@@ -102,6 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     add_training_commands(sub)
     add_job_commands(sub)
     add_using_commands(sub)
+    add_report_command(sub)
+    add_file_commands(sub)
+    add_chat_command(sub)
+    add_dataset_commands(sub)
 
     sim = sub.add_parser("sim", help="the offline simulator of the fine-tuning API")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")
@@ -158,8 +180,36 @@ def main(argv: Sequence[str] | None = None, *, context: Context | None = None) -
         context: What to run against (default: a client from flags and environment, real
             time); tests and the docs pass a simulator's client and clock.
 
+    Output whose reader went away (`finetune-kit events JOB | head -1`) ends every command
+    quietly with 141 (128 + SIGPIPE, as a shell reports a tool that SIGPIPE ended): nothing on
+    stderr, no traceback.
+
     Added in 0.1.0.
     """
+    try:
+        with announce_waits():  # "waiting for ... to be served" on stderr, never a silent wait
+            code = _run(argv, context)
+        sys.stdout.flush()  # what is still buffered fails here, not as Python exits
+    except BrokenPipeError:  # the reader went away (`| head -1`): not an error of ours
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _discard_stdout() -> None:
+    """Point the process's stdout at the null device, so the flush at exit fails quietly."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's stand-in): nothing to do
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+def _run(argv: Sequence[str] | None, context: Context | None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
@@ -167,6 +217,8 @@ def main(argv: Sequence[str] | None = None, *, context: Context | None = None) -
     ctx = context or Context()
     try:
         code: int = args.handler(args, ctx)
+    except BrokenPipeError:
+        raise  # main() ends quietly
     except (KeyboardInterrupt, FinetuneKitError, OSError, openai.OpenAIError) as exc:
         message, code = explain(exc)
         print(f"finetune-kit: error: {message}", file=sys.stderr)
@@ -187,9 +239,7 @@ def _demo(args: argparse.Namespace, ctx: Context) -> int:
 
     speed = _positive_float(args.speed, "--speed")
     path = args.dataset or bundled_dataset()
-    validation = args.validation
-    if validation is None and args.dataset is None:
-        validation = _held_out_elle()
+    validation = args.validation  # None: the demo holds prompts out itself (run_demo)
     options = DemoOptions(
         dataset=path,
         validation=validation,
@@ -201,18 +251,6 @@ def _demo(args: argparse.Namespace, ctx: Context) -> int:
         simulator_only=args.simulator,
     )
     return run_demo(options, args=args, context=ctx)
-
-
-def _held_out_elle() -> Path:
-    """The bundled questions asked differently ("Describe X"): validation data for the demo."""
-    import tempfile  # noqa: PLC0415
-
-    from finetune_kit._io import write_text  # noqa: PLC0415 - every file written goes through it
-
-    text = bundled_dataset().read_text(encoding="utf-8").replace("Tell me about", "Describe")
-    return write_text(
-        Path(tempfile.mkdtemp(prefix="finetune-kit-demo-")) / "elle-held-out.jsonl", text
-    )
 
 
 def _positive_float(value: str, flag: str) -> float:

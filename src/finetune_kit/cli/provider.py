@@ -27,10 +27,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
+import openai
 from openai import AzureOpenAI, DefaultHttpx2Client, OpenAI
 
 from finetune_kit._core.errors import incompatible, is_html
-from finetune_kit.exceptions import ConfigurationError
+from finetune_kit.exceptions import ConfigurationError, IncompatibleEndpointError
 
 __all__ = [
     "AZURE_API_VERSION",
@@ -121,6 +122,19 @@ def checked_url(value: str, setting: str) -> str:
     return value
 
 
+class _RefusedPageError(IncompatibleEndpointError, openai.OpenAIError):
+    """The `IncompatibleEndpointError` of `_refuse_web_pages` on openai 2.x.
+
+    openai 2.x retries any exception but its own that sending raises, then wraps it in
+    `APIConnectionError` ("cannot reach ..."); as an `OpenAIError` too, this one comes out at
+    once, as it is, the way openai>=3 lets out the plain error.
+    """
+
+
+_SDK_LETS_ERRORS_OUT = int(openai.__version__.split(".", 1)[0]) >= 3
+"""openai>=3 lets an event hook's own exception out of a call as it is (see `_RefusedPageError`)."""
+
+
 def _refuse_web_pages(response: httpx2.Response) -> None:
     """An event hook: a web page instead of the API is refused at once, naming the URL.
 
@@ -130,7 +144,10 @@ def _refuse_web_pages(response: httpx2.Response) -> None:
     content_type = response.headers.get("content-type")
     if response.status_code < 500 and is_html(content_type, None):
         url = str(response.request.url).split("?", 1)[0]
-        raise incompatible(url, status=response.status_code, content_type=content_type)
+        error = incompatible(url, status=response.status_code, content_type=content_type)
+        if _SDK_LETS_ERRORS_OUT:
+            raise error
+        raise _RefusedPageError(str(error), url=url, code=error.code, status_code=error.status_code)
 
 
 def _http_client() -> httpx2.Client:

@@ -5,12 +5,18 @@ before the job exists, it leaves nothing half-made (an uploaded file is kept and
 the next run, which attaches to the job instead of starting a second one if the create call
 got through).
 
-Added in 0.1.0.
+With `--json`, stdout holds only the job object as the API returns it (printed once the
+command is done with the job: at once with `--detach`, else when it ends), and everything else
+goes to stderr, so `finetune-kit tune ... --json | jq -r .fine_tuned_model` works.
+
+Added in 0.1.0. `--json` in 0.2.0.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,11 +25,13 @@ from finetune_kit._core.poll import PollPolicy
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from finetune_kit.cli.flags import add_interval, add_job_arg, add_training_flags, epochs, positive
-from finetune_kit.cli.provider import add_provider_flags, describe
+from finetune_kit.cli.pricing import budget_refusal, price_hint
+from finetune_kit.cli.provider import add_provider_flags, describe, provider_of
 from finetune_kit.cli.watching import Display, format_duration
 from finetune_kit.dataset import Dataset
+from finetune_kit.dataset.catalog import Provider, check_model_name
 from finetune_kit.exceptions import ConfigurationError, JobError
-from finetune_kit.jobs import FineTuneJob
+from finetune_kit.jobs import FineTuneJob, served_models
 from finetune_kit.models import TunedModel
 
 __all__ = ["add_training_commands", "follow"]
@@ -69,6 +77,7 @@ def add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
     )
     tune.add_argument("--yes", action="store_true", help="spend without asking")
     tune.add_argument("--detach", action="store_true", help="create the job, don't watch it")
+    tune.add_argument("--json", action="store_true", help=_JSON_HELP)
     add_interval(tune)
     add_provider_flags(tune)
     tune.set_defaults(handler=run_tune)
@@ -79,7 +88,14 @@ def add_training_commands(sub: argparse._SubParsersAction[Any]) -> None:
     )
     add_job_arg(watch)
     add_interval(watch)
+    watch.add_argument("--json", action="store_true", help=_JSON_HELP)
     watch.set_defaults(handler=run_watch)
+
+
+_JSON_HELP = (
+    "print only the job object (JSON) on stdout once done with it, e.g. for "
+    "`| jq -r .fine_tuned_model`; progress goes to stderr"
+)
 
 
 def _metadata(pairs: list[str]) -> dict[str, str] | None:
@@ -108,24 +124,54 @@ def _data(args: argparse.Namespace) -> tuple[Dataset, Dataset | Path | None]:
     return kept, held_out
 
 
+def _as_json(args: argparse.Namespace, run: Callable[[], tuple[int, FineTuneJob | None]]) -> int:
+    """Run a command; with --json, its text goes to stderr and the job object to stdout."""
+    if not args.json:
+        return run()[0]
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):
+        code, job = run()
+    if job is not None:
+        print(job.snapshot.model_dump_json(indent=2), file=stdout)
+    return code
+
+
 def run_tune(args: argparse.Namespace, ctx: Context) -> int:
     """`tune`."""
+    return _as_json(args, lambda: _tune(args, ctx))
+
+
+def _tune(args: argparse.Namespace, ctx: Context) -> tuple[int, FineTuneJob | None]:
     prices = {args.model: args.price} if args.price is not None else None
     n_epochs = epochs(args.n_epochs)
     metadata = _metadata(args.metadata)
     training, validation = _data(args)
+    provider: Provider = "azure" if provider_of(args) == "azure" else "openai"
+    client, served = None, None
+    if check_model_name(args.model, now=ctx.now(), provider=provider) is not None:
+        # Not a name finetune-kit knows trainable now: the provider's own list decides (Azure
+        # and other endpoints have names of their own); nothing is uploaded before it does.
+        client = ctx.make_client(args)
+        served = served_models(client, ctx.now())
     report = training.validate(
         model=args.model,
         method=args.method,
         validation=validation,
         n_epochs=n_epochs,
         prices=prices,
+        provider=provider,
+        known_models=served,
+        now=ctx.now,
     )
     print(report)
+    if hint := price_hint(report.estimate):
+        print(hint)
     if not report.ok:
         print("Nothing was uploaded: fix the errors above (each names its line) and run again.")
-        return EXIT_FAILED
-    client = ctx.make_client(args)
+        return EXIT_FAILED, None
+    if refusal := budget_refusal(report.estimate, args.max_cost):
+        raise ConfigurationError(refusal)
+    client = client or ctx.make_client(args)
     if not (args.yes or ctx.simulated):
         where = describe(args)
         estimate = report.estimate
@@ -139,10 +185,10 @@ def run_tune(args: argparse.Namespace, ctx: Context) -> int:
                 f"Not started: training on {where} costs money ({cost}). "
                 "Run with --yes to go ahead without being asked."
             )
-            return EXIT_USAGE
+            return EXIT_USAGE, None
         if not ctx.ask(f"Train on {where} ({cost})? [y/N] "):
             print("Nothing was uploaded or spent.")
-            return EXIT_OK
+            return EXIT_OK, None
     chosen = {
         "n_epochs": None if n_epochs == "auto" else n_epochs,
         "batch_size": args.batch_size,
@@ -174,21 +220,25 @@ def run_tune(args: argparse.Namespace, ctx: Context) -> int:
             "command again: it attaches to the job if the create call got through, and creates "
             "it otherwise (uploaded files are reused, never uploaded twice)."
         )
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED, None
     print(
         f"\n{job.id}: {job.status} ({job.snapshot.model}, training file "
         f"{job.snapshot.training_file})"
     )
     if args.detach:
         print(f"Follow it with: finetune-kit watch {job.id}")
-        return EXIT_OK
-    return _watch(job, args, ctx)
+        return EXIT_OK, job
+    return _watch(job, args, ctx), job
 
 
 def run_watch(args: argparse.Namespace, ctx: Context) -> int:
     """`watch`."""
-    job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
-    return _watch(job, args, ctx)
+
+    def run() -> tuple[int, FineTuneJob]:
+        job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
+        return _watch(job, args, ctx), job
+
+    return _as_json(args, run)
 
 
 def follow(

@@ -6,31 +6,36 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import argparse
-import re
-import sys
+import json
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from finetune_kit._core.names import parse_model_name
 from finetune_kit.azure import Deployment
 from finetune_kit.cli.context import Context
-from finetune_kit.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, redact
+from finetune_kit.cli.errors import EXIT_OK, EXIT_USAGE, unanswered
+from finetune_kit.cli.flags import add_compare_flags, compare_options
 from finetune_kit.cli.provider import add_provider_flags
-from finetune_kit.compare import DEFAULT_DEADLINE, CompareInterrupted, Comparison, compare
+from finetune_kit.cli.tables import table
+from finetune_kit.cli.watching import utc
+from finetune_kit.compare import CompareInterrupted, Comparison, compare
+from finetune_kit.dataset.catalog import SHUTDOWN_DATES
 from finetune_kit.exceptions import ConfigurationError, ModelRetirementWarning
-from finetune_kit.graders import Grader, contains, exact, is_json
 from finetune_kit.models import TunedModel
 
 __all__ = ["add_using_commands"]
 
-GRADERS = ("exact", "contains", "is_json")
-
 
 def add_using_commands(sub: argparse._SubParsersAction[Any]) -> None:
     """Register `models` and `compare`."""
-    models = sub.add_parser("models", help="show, delete or deploy (Azure) a tuned model")
+    models = sub.add_parser("models", help="list, show, delete or deploy (Azure) models")
     models_sub = models.add_subparsers(dest="models_command", required=True, metavar="SUBCOMMAND")
+    listing = models_sub.add_parser("list", help="the models the provider serves you, newest first")
+    listing.add_argument("--tuned", action="store_true", help="only tuned models and checkpoints")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    add_provider_flags(listing)
+    listing.set_defaults(handler=run_models_list)
     show = models_sub.add_parser("show", help="what a model's name says, and when it shuts down")
     show.add_argument("model", help="the model's id (ft:...)")
     add_provider_flags(show)
@@ -75,29 +80,34 @@ def add_using_commands(sub: argparse._SubParsersAction[Any]) -> None:
         required=True,
         help="a JSONL file of chat examples (the last assistant message is the reference)",
     )
-    cmp.add_argument("--system", help="a system prompt for every item (unless it has one)")
-    cmp.add_argument(
-        "--grader",
-        action="append",
-        choices=GRADERS,
-        help="repeatable (default: exact and contains, when references exist)",
-    )
-    cmp.add_argument("--regex", action="append", default=[], help="a regex grader (repeatable)")
-    cmp.add_argument("--concurrency", type=int, default=16, help="calls in flight (default 16)")
-    cmp.add_argument(
-        "--deadline",
-        type=float,
-        default=DEFAULT_DEADLINE,
-        metavar="SECONDS",
-        help=f"stop calling after this long in all; what has no answer by then is kept as "
-        f"failed (default {DEFAULT_DEADLINE:g}; 0: no limit)",
-    )
-    cmp.add_argument("--temperature", type=float, help="for every call")
+    add_compare_flags(cmp)  # the same as `report --compare`'s
     cmp.add_argument("--items", type=int, default=5, help="items shown in the summary (5)")
     cmp.add_argument("--report", type=Path, metavar="FILE", help="write the HTML report")
     cmp.add_argument("--json", action="store_true", help="print the comparison as JSON")
     add_provider_flags(cmp)
     cmp.set_defaults(handler=run_compare)
+
+
+def run_models_list(args: argparse.Namespace, ctx: Context) -> int:
+    """`models list`."""
+    found = list(ctx.make_client(args).models.list())
+    if args.tuned:
+        found = [m for m in found if parse_model_name(m.id).kind != "base"]
+    found.sort(key=lambda m: (-(getattr(m, "created", None) or 0), m.id))
+    if args.json:
+        print(json.dumps([m.model_dump(mode="json") for m in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print("No tuned models." if args.tuned else "No models.")
+        return EXIT_OK
+    rows = []
+    for m in found:
+        base = parse_model_name(m.id).base or ""
+        shutdown = getattr(m, "shutdown_date", None) or SHUTDOWN_DATES.get(base)
+        owner = getattr(m, "owned_by", None) or "-"
+        rows.append((m.id, owner, utc(getattr(m, "created", None)), str(shutdown or "-")))
+    table(("model", "owner", "created", "shutdown"), rows)
+    return EXIT_OK
 
 
 def run_models_show(args: argparse.Namespace, ctx: Context) -> int:
@@ -163,50 +173,19 @@ def run_models_deploy(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def _graders(args: argparse.Namespace) -> dict[str, Grader] | None:
-    chosen: dict[str, Grader] = {}
-    makers: dict[str, Callable[[], Grader]] = {
-        "exact": exact,
-        "contains": contains,
-        "is_json": is_json,
-    }
-    for name in args.grader or ():
-        chosen[name] = makers[name]()
-    for index, pattern in enumerate(args.regex, 1):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigurationError(f"--regex {pattern!r} is not a valid pattern: {exc}") from None
-        from finetune_kit.graders import regex  # noqa: PLC0415
-
-        chosen[f"regex{index}" if len(args.regex) > 1 else "regex"] = regex(pattern)
-    return chosen or None
-
-
 def run_compare(args: argparse.Namespace, ctx: Context) -> int:
     """`compare`."""
-    if args.concurrency < 1:
-        raise ConfigurationError(f"--concurrency must be at least 1, not {args.concurrency}")
-    if not args.deadline >= 0:
-        raise ConfigurationError(
-            f"--deadline must be a number of seconds (0: no limit), not {args.deadline}"
-        )
+    options = compare_options(args)  # the flags `report --compare` shares
     if not args.prompts.is_file():
         raise ConfigurationError(f"{args.prompts}: no such file")
-    graders = _graders(args)
-    params = {"temperature": args.temperature} if args.temperature is not None else {}
     try:
         result = compare(
             ctx.make_client(args),
             models=args.models,
             prompts=args.prompts,
-            system=args.system,
-            graders=graders,
-            concurrency=args.concurrency,
-            deadline=args.deadline or None,
             sleep=ctx.sleep,
             timer=ctx.now,
-            **params,
+            **options,
         )
     except CompareInterrupted as stopped:  # print what finished; main() exits 130
         _print_comparison(stopped.comparison, args)
@@ -217,17 +196,7 @@ def run_compare(args: argparse.Namespace, ctx: Context) -> int:
     if args.report:
         result.to_html(args.report, title="finetune-kit compare: " + " vs ".join(args.models))
         print(f"HTML report: {args.report.resolve()}")
-    failed = result.failed_models
-    if failed:
-        calls = result.summaries[failed[0]].items
-        first = " ".join((result.first_error(failed[0]) or "-").split())  # one line
-        print(
-            f"finetune-kit: error: no answer from {', '.join(failed)}: all {calls} calls "
-            f"failed; first error: {redact(first)}",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    return EXIT_OK
+    return unanswered(result)
 
 
 def _print_comparison(result: Comparison, args: argparse.Namespace) -> None:

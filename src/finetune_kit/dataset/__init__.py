@@ -3,6 +3,7 @@
 Added in 0.1.0.
 """
 
+from finetune_kit.dataset.bundled import bundled_dataset
 from finetune_kit.dataset.catalog import ModelInfo, base_model, model_info
 from finetune_kit.dataset.codes import CODES
 from finetune_kit.dataset.cost import auto_epochs
@@ -28,6 +29,7 @@ __all__ = [
     "ValidationReport",
     "auto_epochs",
     "base_model",
+    "bundled_dataset",
     "count_tokens",
     "get_encoding",
     "model_info",

@@ -34,6 +34,11 @@ CODES: dict[str, Code] = {
     c.name: c
     for c in (
         # the file and the line
+        Code(
+            "not_jsonl_text",
+            _E,
+            "The file is not JSONL text (binary, compressed, or not UTF-8); nothing else is checked.",
+        ),
         Code("invalid_utf8", _E, "The line has bytes that are not UTF-8."),
         Code("bom", _E, "The file starts with a UTF-8 byte-order mark."),
         Code("blank_line", _W, "An empty line; it is skipped."),
@@ -88,7 +93,11 @@ CODES: dict[str, Code] = {
         Code(
             "model_format_mismatch", _E, "The row's format does not fit the model (chat vs legacy)."
         ),
-        Code("unknown_model", _W, "A model finetune-kit does not know: counts use o200k_base."),
+        Code(
+            "unknown_model",
+            _W,
+            "A model the provider lists but finetune-kit does not know: counts use o200k_base.",
+        ),
     )
 }
 """All codes by name."""

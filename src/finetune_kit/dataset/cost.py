@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from finetune_kit.dataset.catalog import price_for
+from finetune_kit.dataset.catalog import USER_PRICE, hourly_price, price_for
 from finetune_kit.dataset.report import CostEstimate, Format
 
 __all__ = ["auto_epochs", "estimate_cost"]
@@ -57,10 +57,17 @@ def estimate_cost(
     billed = epochs * tokens_per_epoch
     quote = price_for(model, prices)
     source = quote.source if quote else None
-    if fmt == "reinforcement" and (quote is None or quote.source != "prices= argument"):
+    hourly = None
+    if fmt == "reinforcement" and (quote is None or quote.source != USER_PRICE):
         # Billed per hour of training: a per-token price would be a guess presented as fact.
         quote = None
-        source = "reinforcement fine-tuning is billed per hour of training, not per token"
+        per_hour = hourly_price(model)
+        hourly = per_hour.usd if per_hour else None
+        source = (
+            per_hour.source
+            if per_hour
+            else "reinforcement fine-tuning is billed per hour of training, not per token"
+        )
     return CostEstimate(
         model=model,
         examples=examples,
@@ -71,4 +78,5 @@ def estimate_cost(
         usd_per_million=quote.usd_per_million if quote else None,
         price_source=source,
         cost_usd=round(quote.usd_per_million * billed / 1_000_000, 4) if quote else None,
+        usd_per_hour=hourly,
     )

@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Generator, Iterable, Iterator
+import stat
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -16,13 +17,16 @@ import pydantic_core
 from pydantic import BaseModel
 
 from finetune_kit._io import atomic_write
+from finetune_kit.dataset.catalog import Provider, require_trainable
 from finetune_kit.dataset.engine import (
     SNIFF_LINES,
     Method,
     default_workers,
     example_key,
     iter_file_lines,
+    not_text_report,
     settings_for,
+    sniff_file,
     sniff_format,
     validate_lines,
     validate_path,
@@ -37,13 +41,20 @@ if TYPE_CHECKING:  # the dataset layer never imports the SDK at run time
 __all__ = ["Dataset"]
 
 _BOM = b"\xef\xbb\xbf"
+_NOT_FILES = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 class Dataset:
     """Training examples from a JSONL file or from memory.
 
     A file-backed dataset is never read whole: validation streams it (in parallel on large
-    files), so a multi-gigabyte file validates in bounded memory. Rows are plain JSON objects
+    files), so a multi-gigabyte file validates in bounded memory. A `.jsonl.gz` file is read
+    decompressed, as a stream. Rows are plain JSON objects
     (`dict`), in any training format: supervised chat (text, tools, images), DPO preference
     pairs, reinforcement rows, or legacy prompt/completion.
 
@@ -60,15 +71,25 @@ class Dataset:
 
     __slots__ = ("_path", "_records", "source")
 
-    def __init__(self, *, path: Path | None = None, records: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        path: Path | None = None,
+        records: list[Any] | None = None,
+        name: str | None = None,
+    ) -> None:
         if (path is None) == (records is None):
             raise ConfigurationError(
                 "give exactly one of path= or records= (or use from_jsonl / from_records)"
             )
+        if name is not None and path is not None:
+            raise ConfigurationError("name= is for in-memory rows: a file is named by its path")
         self._path = path
         self._records = records
-        self.source: str = str(path) if path is not None else "<records>"
-        """The file name, or `"<records>"`: what findings and errors name."""
+        self.source: str = str(path) if path is not None else (name or "<records>")
+        """What findings and errors name: the file, the `name=` of in-memory rows (by default
+        `"<records>"`), or what a split or deduplication came from, e.g.
+        `"train.jsonl (test split)"`."""
 
     # --- construction -----------------------------------------------------------------------
 
@@ -76,19 +97,43 @@ class Dataset:
     def from_jsonl(cls, path: str | os.PathLike[str]) -> Dataset:
         """Open a JSONL file (one JSON object per line). Nothing is read until it is used.
 
+        A name ending in `.gz` (`train.jsonl.gz`) is read as gzip-compressed JSONL, decompressed
+        as a stream; uploading it sends the decompressed JSONL.
+
         Raises:
             FileNotFoundError: The file does not exist.
+            IsADirectoryError: It is a directory.
+            OSError: It is not a regular file (a named pipe, a device, a socket): a training
+                file is read more than once.
 
         Added in 0.1.0.
         """
         p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"no such training file: {p}")
+        try:
+            mode = p.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileNotFoundError(f"no such training file: {p}") from None
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(
+                f"{p} is a directory, not a training file: name the JSONL file in it"
+            )
+        for test, kind in _NOT_FILES:
+            if test(mode):
+                raise OSError(
+                    f"{p} is {kind}, not a training file: its data is read more than once, "
+                    "so save it to a file first (a .jsonl.gz file is read as it is)"
+                )
         return cls(path=p)
 
     @classmethod
-    def from_records(cls, records: Iterable[dict[str, Any] | BaseModel]) -> Dataset:
+    def from_records(
+        cls, records: Iterable[dict[str, Any] | BaseModel], *, name: str | None = None
+    ) -> Dataset:
         """Build a dataset from rows: dicts, or pydantic models (dumped as JSON, unset fields dropped).
+
+        Args:
+            records: The rows.
+            name: What findings and errors call these rows (default `"<records>"`).
 
         Raises:
             DatasetError: A row can't be represented as JSON (names its 1-based position).
@@ -105,13 +150,14 @@ class Dataset:
             try:
                 json.dumps(row, allow_nan=False)
             except (TypeError, ValueError) as exc:
+                source = name or "<records>"
                 raise DatasetError(
-                    f"<records>:{i}: the row can't be written as JSON ({exc})",
-                    source="<records>",
+                    f"{source}:{i}: the row can't be written as JSON ({exc})",
+                    source=source,
                     line=i,
                 ) from None
             rows.append(row)
-        return cls(records=rows)
+        return cls(records=rows, name=name)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -141,9 +187,12 @@ class Dataset:
             try:
                 yield pydantic_core.from_json(raw, allow_inf_nan=False)
             except ValueError as exc:
+                reason = sniff_file(self._path) if self._path is not None else None
+                if reason is not None:
+                    raise DatasetError(f"{self.source}: {reason}", source=self.source) from None
                 raise DatasetError(
                     f"{self.source}:{line}: not valid JSON ({str(exc).split(' at line ')[0]}); "
-                    "run validate() for every problem at once",
+                    "validating the file names every problem at once",
                     source=self.source,
                     line=line,
                 ) from None
@@ -178,6 +227,9 @@ class Dataset:
         prices: dict[str, float] | None = None,
         workers: int | None = None,
         max_findings: int = 10_000,
+        provider: Provider | None = None,
+        known_models: Collection[str] | None = None,
+        now: Callable[[], float] | None = None,
     ) -> ValidationReport:
         """Check every line as the provider would, count tokens, and estimate the cost.
 
@@ -195,12 +247,30 @@ class Dataset:
             prices: USD per 1M training tokens, by model, base or family; overrides the table.
             workers: Processes for large files (default: the CPUs available; 1 = this process).
             max_findings: Findings to list; beyond it they are counted in `counts` only.
+            provider: `"openai"` or `"azure"`: whose shutdown dates apply (default OpenAI's,
+                unless `model` is spelled Azure's way). Azure's schedule is not published, so
+                nothing is shut down there.
+            known_models: Model ids the provider serves (e.g. from `client.models.list()`): a
+                model listed there is accepted even when finetune-kit does not know it.
+            now: The clock of the shutdown check (default: the real time).
 
         Returns:
             The report: `.ok`, `.errors`, `.warnings`, `.stats`, `.estimate`.
 
-        Added in 0.1.0.
+        Raises:
+            UnknownModelError: `model` is unknown (the message names the closest known name).
+            RetiredModelError: `model` (or its base) has shut down (the message names the date
+                and what to train instead).
+            ConfigurationError: A bad `method` or `n_epochs`.
+
+        Added in 0.1.0. `provider`, `known_models` and `now` in 0.2.0.
         """
+        require_trainable(
+            model,
+            now=now() if now is not None else None,
+            provider=provider,
+            known_remote=known_models,
+        )
         if n_epochs != "auto" and not (type(n_epochs) is int and 1 <= n_epochs <= 50):
             raise ConfigurationError(
                 f"n_epochs must be 'auto' or an integer from 1 to 50, not {n_epochs!r}"
@@ -208,6 +278,15 @@ class Dataset:
         if method is not None and method not in ("supervised", "dpo", "reinforcement"):
             raise ConfigurationError(
                 f"method must be 'supervised', 'dpo' or 'reinforcement', not {method!r}"
+            )
+        if self._path is not None and (reason := sniff_file(self._path)) is not None:
+            return not_text_report(
+                self.source,
+                settings=settings_for(model, "unknown"),
+                reason=reason,
+                n_epochs=n_epochs,
+                prices=prices,
+                max_findings=max_findings,
             )
         fmt = sniff_format(_head(self._lines(), SNIFF_LINES), method)
         settings = settings_for(model, "chat" if fmt == "unknown" else fmt)
@@ -246,9 +325,16 @@ class Dataset:
     ) -> CostEstimate:
         """Return the training cost estimate (the `estimate` of a full validation).
 
+        Raises:
+            DatasetError: The file is not JSONL text (`not_jsonl_text`): there is nothing to
+                count.
+
         Added in 0.1.0.
         """
-        return self.validate(model=model, n_epochs=n_epochs, prices=prices).estimate
+        report = self.validate(model=model, n_epochs=n_epochs, prices=prices)
+        if "not_jsonl_text" in report.counts:
+            report.raise_for_errors()
+        return report.estimate
 
     # --- duplicates, overlap, split ---------------------------------------------------------
 
@@ -275,6 +361,8 @@ class Dataset:
     def deduplicate(self) -> Dataset:
         """Return an in-memory dataset keeping the first copy of each example, in order.
 
+        It is named after this one: `"train.jsonl (deduplicated)"`.
+
         Added in 0.1.0.
         """
         seen: set[int] = set()
@@ -284,7 +372,7 @@ class Dataset:
             if key not in seen:
                 seen.add(key)
                 rows.append(row)
-        return Dataset(records=rows)
+        return Dataset(records=rows, name=f"{self.source} (deduplicated)")
 
     def _lines_nonblank(self) -> Iterator[bytes]:
         return (raw for raw in self._lines() if raw.strip())
@@ -310,7 +398,9 @@ class Dataset:
             seed: Change it for a different split.
 
         Returns:
-            Two in-memory datasets, each in the original order.
+            Two in-memory datasets, each in the original order, named after this one (their
+            `source`, in findings and errors): `"train.jsonl (train split)"` and
+            `"train.jsonl (test split)"`.
 
         Added in 0.1.0.
         """
@@ -336,7 +426,10 @@ class Dataset:
         test_idx |= {i for i in range(n) if example_key(raws[i]) in test_keys}
         train = [rows[i] for i in range(n) if i not in test_idx]
         test = [rows[i] for i in range(n) if i in test_idx]
-        return Dataset(records=train), Dataset(records=test)
+        return (
+            Dataset(records=train, name=f"{self.source} (train split)"),
+            Dataset(records=test, name=f"{self.source} (test split)"),
+        )
 
     # --- uploading ----------------------------------------------------------------------------
 

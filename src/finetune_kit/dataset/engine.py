@@ -9,13 +9,16 @@ Added in 0.1.0.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import heapq
+import io
 import itertools
 import multiprocessing
 import os
 import sys
 import threading
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Generator, Iterable
@@ -28,7 +31,13 @@ from typing import Any, Literal
 import pydantic_core
 
 from finetune_kit.dataset.catalog import model_info
-from finetune_kit.dataset.checks import LineChecker, detect_format, family_of
+from finetune_kit.dataset.checks import (
+    HEAD_BYTES,
+    LineChecker,
+    detect_format,
+    family_of,
+    not_text_reason,
+)
 from finetune_kit.dataset.codes import CODES
 from finetune_kit.dataset.cost import estimate_cost
 from finetune_kit.dataset.report import (
@@ -41,7 +50,18 @@ from finetune_kit.dataset.report import (
 from finetune_kit.dataset.tokens import TokenCounter
 from finetune_kit.exceptions import DatasetError
 
-__all__ = ["Method", "Settings", "example_key", "validate_lines", "validate_path"]
+__all__ = [
+    "Method",
+    "Settings",
+    "example_key",
+    "is_gzip",
+    "iter_file_chunks",
+    "not_text_report",
+    "open_data",
+    "sniff_file",
+    "validate_lines",
+    "validate_path",
+]
 
 Method = Literal["supervised", "dpo", "reinforcement"]
 
@@ -354,8 +374,8 @@ class _Merged:
                     "unknown_model",
                     None,
                     None,
-                    f"finetune-kit does not know {s.model!r}: tokens are counted with "
-                    "o200k_base and no context limit is checked",
+                    f"finetune-kit does not know {s.model!r} (the provider lists it): tokens "
+                    "are counted with o200k_base and no context limit is checked",
                 )
             )
         if self.rows < MIN_EXAMPLES:
@@ -466,11 +486,150 @@ def validate_lines(
     return merged.report(n_epochs, prices)
 
 
+def is_gzip(path: Path) -> bool:
+    """Whether a training file is read as gzip-compressed JSONL: its name ends in `.gz`."""
+    return path.suffix.lower() == ".gz"
+
+
+def open_data(path: Path) -> io.BufferedIOBase:
+    """Open a training file for reading bytes; a `.gz` file is decompressed as a stream."""
+    return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")
+
+
+_GZIP_ERRORS = (OSError, EOFError, zlib.error)
+"""What reading a damaged gzip stream raises (`gzip.BadGzipFile` is an `OSError`)."""
+
+
 def iter_file_lines(path: Path) -> Generator[bytes, None, None]:
-    """The lines of a file, without their newline, read in binary."""
+    """The lines of a file, without their newline, read in binary (a `.gz` one decompressed).
+
+    Raises:
+        DatasetError: The gzip data of a `.gz` file is damaged or cut short (names the line).
+    """
+    if is_gzip(path):
+        yield from _iter_gzip_lines(path)
+        return
     with path.open("rb") as f:
         for raw in f:
             yield raw[:-1] if raw.endswith(b"\n") else raw
+
+
+def _iter_gzip_lines(path: Path) -> Generator[bytes, None, None]:
+    line = 0
+    with gzip.open(path, "rb") as f:
+        lines = iter(f)
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except _GZIP_ERRORS as exc:
+                raise DatasetError(
+                    f"{path}: the gzip data is damaged or cut short after line {line:,} "
+                    f"({_gzip_reason(exc)}): compress the file again",
+                    source=str(path),
+                    line=line + 1,
+                ) from None
+            line += 1
+            yield raw[:-1] if raw.endswith(b"\n") else raw
+
+
+def _gzip_reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def iter_file_chunks(path: Path, size: int = 8 * 1024 * 1024) -> Generator[bytes, None, None]:
+    """The bytes of a training file in chunks of up to `size` (a `.gz` one decompressed).
+
+    Raises:
+        DatasetError: The gzip data of a `.gz` file is damaged or cut short.
+    """
+    done = 0
+    with open_data(path) as f:
+        while True:
+            try:
+                block = f.read(size)
+            except _GZIP_ERRORS as exc:
+                if not is_gzip(path):
+                    raise
+                raise DatasetError(
+                    f"{path}: the gzip data is damaged or cut short after {done:,} bytes "
+                    f"({_gzip_reason(exc)}): compress the file again",
+                    source=str(path),
+                ) from None
+            if not block:
+                return
+            done += len(block)
+            yield block
+
+
+def sniff_file(path: Path) -> str | None:
+    """Why a training file is not JSONL text (binary, misnamed, damaged), or `None`.
+
+    Looks at its first `HEAD_BYTES` only (decompressed, for a `.gz` file).
+    """
+    try:
+        with open_data(path) as f:
+            head = f.read(HEAD_BYTES)
+    except gzip.BadGzipFile:
+        return (
+            "not a JSONL text file: its name ends in .gz but it is not gzip-compressed: rename "
+            "it (e.g. to .jsonl) or compress it"
+        )
+    except _GZIP_ERRORS as exc:
+        return (
+            f"not a JSONL text file: its gzip data is damaged or cut short "
+            f"({_gzip_reason(exc)}): compress the file again"
+        )
+    return not_text_reason(head)
+
+
+def not_text_report(
+    source: str,
+    *,
+    settings: Settings,
+    reason: str,
+    n_epochs: int | Literal["auto"] = "auto",
+    prices: dict[str, float] | None = None,
+    max_findings: int = 10_000,
+) -> ValidationReport:
+    """The report on a file that is not JSONL text: that one finding, and nothing counted.
+
+    Added in 0.1.0.
+    """
+    finding = _finding("not_jsonl_text", None, None, reason)
+    empty = Distribution.of(())
+    return ValidationReport(
+        source=source,
+        format="unknown",
+        model=settings.model,
+        encoding=settings.encoding,
+        errors=(finding,) if max_findings > 0 else (),
+        warnings=(),
+        counts={finding.code: 1},
+        omitted=0 if max_findings > 0 else 1,
+        stats=DatasetStats(
+            rows=0,
+            examples=0,
+            messages_per_example=empty,
+            tokens_per_example=empty,
+            assistant_tokens_per_example=empty,
+            total_tokens=0,
+            training_context=model_info(settings.model).training_context,
+            examples_over_context=0,
+            examples_without_system=0,
+            examples_without_user=0,
+            images=0,
+        ),
+        estimate=estimate_cost(
+            model=settings.model,
+            fmt="unknown",
+            examples=0,
+            tokens_per_epoch=0,
+            n_epochs=n_epochs,
+            prices=prices,
+        ),
+    )
 
 
 def validate_path(
@@ -490,7 +649,9 @@ def validate_path(
     """
     size = path.stat().st_size
     context = _fork_context()
-    if workers <= 1 or context is None or size < min(PARALLEL_MIN_BYTES, chunk_bytes * 2):
+    small = size < min(PARALLEL_MIN_BYTES, chunk_bytes * 2)
+    # A gzip stream can't be cut at byte offsets: it is decompressed once, in this process.
+    if workers <= 1 or context is None or small or is_gzip(path):
         return validate_lines(
             iter_file_lines(path),
             source=str(path),

@@ -134,14 +134,22 @@ class CostEstimate(BaseModel):
     """Where the price comes from."""
     cost_usd: float | None
     """The estimated cost, or `None` when the price is unknown."""
+    usd_per_hour: float | None = None
+    """Reinforcement fine-tuning: the published price per hour of training, when there is one
+    (the hours can't be known from the data, so `cost_usd` stays `None`). Added in 0.2.0."""
 
     def __str__(self) -> str:
         epochs = f"{self.n_epochs} epoch{'s' if self.n_epochs != 1 else ''}"
         if self.n_epochs_auto:
             epochs += " (auto, cookbook heuristic)"
         text = f"{self.tokens_per_epoch:,} tokens × {epochs} = {self.billed_tokens:,} billed tokens"
+        if self.usd_per_hour is not None and self.cost_usd is None:
+            return (
+                text + f"; billed per hour of training instead (${self.usd_per_hour:g}/h, "
+                f"{self.price_source}), and the hours can't be known before the job runs"
+            )
         if self.cost_usd is None:
-            return text + f"; price of {self.model} unknown (pass prices={{...}})"
+            return text + f"; price of {self.model} unknown (no published price in the table)"
         return (
             text + f" ≈ ${self.cost_usd:,.2f} at ${self.usd_per_million:g}/1M ({self.price_source})"
         )
@@ -189,7 +197,8 @@ class ValidationReport(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: str
-    """The file validated, or `"<records>"` for in-memory data."""
+    """The file validated, or the name of in-memory data (`Dataset.source`: `"<records>"`
+    unless named, e.g. `"train.jsonl (test split)"`)."""
     format: Format
     """The detected (or given) format of the file."""
     model: str
@@ -233,6 +242,14 @@ class ValidationReport(BaseModel):
         if self.ok:
             return self
         first = self.errors[0] if self.errors else None
+        if "not_jsonl_text" in self.counts:  # one line says it all
+            reason = first.message if first else "not a JSONL text file"
+            raise DatasetError(
+                f"{self.source}: {reason}",
+                report=self,
+                findings=self.errors,
+                source=self.source,
+            )
         shown = "\n".join(f"  {self.source}:{_loc(f)}" for f in self.errors[:10])
         more = self.error_count - min(len(self.errors), 10)
         tail = f"\n  ... and {more:,} more" if more > 0 else ""
@@ -253,9 +270,12 @@ class ValidationReport(BaseModel):
 
     def __str__(self) -> str:
         s = self.stats
+        not_text = "not_jsonl_text" in self.counts  # nothing was counted: no stats to show
         lines = [
             (
-                f"{self.source}: {s.rows:,} row(s), {s.examples:,} counted as {self.format} "
+                f"{self.source}: no rows read"
+                if not_text
+                else f"{self.source}: {s.rows:,} row(s), {s.examples:,} counted as {self.format} "
                 f"examples for {self.model} [{self.encoding}]"
             ),
             (
@@ -271,6 +291,8 @@ class ValidationReport(BaseModel):
                     lines.append(f"  ... {len(items) - 50:,} more listed in the JSON form")
         if self.omitted:
             lines.append(f"  ({self.omitted:,} more findings counted but not listed)")
+        if not_text:
+            return "\n".join(lines)
         lines += [
             "stats:",
             f"  messages per example  {s.messages_per_example}",

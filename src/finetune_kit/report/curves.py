@@ -284,6 +284,10 @@ def _panel(
     return out
 
 
+_LABEL_ROWS = 3
+"""Rows of checkpoint labels at most; a label that fits none is left out (its line stays)."""
+
+
 def _checkpoints(steps: list[int], frames: list[_Frame], x_axis: _Axis) -> list[str]:
     if not steps:
         return []
@@ -296,11 +300,13 @@ def _checkpoints(steps: list[int], frames: list[_Frame], x_axis: _Axis) -> list[
         ]
     out.append("</g>")
     # Labels inside the loss panel, at the top (loss falls: the top right is usually empty),
-    # beside their line; a label that would overlap the previous one goes a row lower.
-    out.append(f'<g class="checkpoint-labels" fill="{CHECKPOINT_COLOR}" font-size="10">')
+    # beside their line. They are placed from the last checkpoint (the tuned model) back: one
+    # that would overlap a label already placed goes a row lower, and one that would need a
+    # fourth row is left out (its line stays).
     top, right = frames[0].top, frames[0].right
-    rows: list[float] = []  # the right end of the last label of each row
-    for step in steps:
+    rows: list[float] = []  # the left end of the last label placed in each row
+    placed: list[tuple[int, str]] = []
+    for step in reversed(steps):
         label = f"ckpt {step}"
         x = x_axis.scale(step, frames[0].left, right)
         width = _text_width(label, 10)
@@ -308,14 +314,20 @@ def _checkpoints(steps: list[int], frames: list[_Frame], x_axis: _Axis) -> list[
             start, anchor, text_x = x - 3 - width, "end", x - 3
         else:
             start, anchor, text_x = x + 3, "start", x + 3
-        row = next((i for i, end in enumerate(rows) if start > end + 4), len(rows))
+        row = next((i for i, left in enumerate(rows) if start + width + 4 < left), len(rows))
+        if row >= _LABEL_ROWS:
+            continue
         if row == len(rows):
-            rows.append(start + width)
+            rows.append(start)
         else:
-            rows[row] = start + width
-        out.append(_text(text_x, top + 12 + 12 * row, label, text_anchor=anchor))
-    out.append("</g>")
-    return out
+            rows[row] = start
+        placed.append((step, _text(text_x, top + 12 + 12 * row, label, text_anchor=anchor)))
+    return [
+        *out,
+        f'<g class="checkpoint-labels" fill="{CHECKPOINT_COLOR}" font-size="10">',
+        *(text for _, text in sorted(placed)),
+        "</g>",
+    ]
 
 
 def _legend(names: list[SeriesName], *, checkpoints: bool, x: float, y: float) -> list[str]:
@@ -353,14 +365,16 @@ def _render(
     height: int = 480,
     standalone: bool = True,
 ) -> str:
-    """`curves_svg`, or without the XML namespace (`standalone=False`) to inline in HTML."""
+    """`curves_svg`, or to inline in HTML (`standalone=False`): no XML namespace, 100% wide."""
     if width < 320 or height < 240:
         raise ConfigurationError(
             f"the curves need at least 320 × 240 pixels, not {width} × {height}"
         )
     name = title if title is not None else "training curves"
+    # Inline in a page, the picture takes the page's width (its height follows the viewBox).
+    size = f'width="{width}" height="{height}"' if standalone else 'width="100%"'
     head = (
-        f'<svg{_SVG_NS if standalone else ""} class="curves" width="{width}" height="{height}" '
+        f'<svg{_SVG_NS if standalone else ""} class="curves" {size} '
         f'viewBox="0 0 {width} {height}" role="img" font-family="system-ui, sans-serif" '
         'font-size="11" fill="#1f2328">'
     )
@@ -420,8 +434,10 @@ def curves_svg(
     Two panels share the step axis: the loss on top, the mean token accuracy below. Each has
     the train and valid curves as lines and the full-valid values (computed once per epoch) as
     markers, a few tick labels and light grid lines; a legend names what is drawn. Checkpoint
-    steps are dashed vertical lines through both panels, labelled `ckpt <step>`. With no points
-    the picture says "no metrics yet"; a curve of a single point is drawn as a marker.
+    steps are dashed vertical lines through both panels, labelled `ckpt <step>` (labels too
+    close to fit side by side are stacked, three rows at most, the last checkpoint's on top;
+    beyond that an earlier line goes unlabelled). With no points the picture says "no metrics yet"; a curve of a single point
+    is drawn as a marker.
 
     The SVG has no scripts, styles or external references, and all text is escaped, so it can
     be inlined in a page or committed as a file. The output is deterministic: the same points

@@ -31,7 +31,9 @@ pre{white-space:pre-wrap;word-break:break-word;margin:0;font-family:inherit}
 .error{color:#cf222e}
 tr:nth-child(even) td{background:#fbfcfd}
 .job{color:#57606a}
-figure.curves{margin:.5rem 0}figure.curves svg{max-width:100%;height:auto}
+figure.curves{margin:.5rem 0}figure.curves svg{display:block;width:100%;height:auto}
+.note{background:#f6f8fa;border-left:4px solid #d0d7de;padding:.5rem .75rem}
+ul.verdicts{padding-left:1.2rem}ul.verdicts li{margin:.2rem 0;font-weight:600}
 table.last{width:auto}td.spark{font-family:ui-monospace,monospace;letter-spacing:-1px}
 """
 
@@ -68,7 +70,7 @@ def _summary_table(comparison: Comparison, graders: list[str]) -> str:
         for g in graders:
             rate = s.pass_rates.get(g)  # None: no answer was graded (every call failed)
             text = f"{_pct(rate[0])} [{_pct(rate[1])}, {_pct(rate[2])}]" if rate else "n/a"
-            cells.append(f'<td class="num">{escape(text)}</td>')
+            cells.append(f'<td class="num">{escape(text)}</td>')  # the 95% Wilson interval
         cost = f"${s.cost_per_item:.5f}" if s.cost_per_item is not None else "-"
         measured = (
             [
@@ -168,8 +170,9 @@ def _training(points: Sequence[MetricPoint], checkpoints: Sequence[int], job: st
     if job is not None:
         out.append(f'<p class="job">{escape(job)}</p>')
     out.append(f"<p>{escape(text[0].upper() + text[1:])}.</p>")
-    # Inline SVG needs no namespace declaration in HTML (and the page then names no URL at all).
-    svg = _render(points, checkpoints=ckpts, standalone=False)
+    # Inline SVG needs no namespace declaration in HTML (and the page then names no URL at all);
+    # drawn wide and scaled to the page's width.
+    svg = _render(points, checkpoints=ckpts, width=960, height=480, standalone=False)
     out.append(f'<figure class="curves">\n{svg}</figure>')
     if steps:
         out.append(_last_values(points))
@@ -177,11 +180,20 @@ def _training(points: Sequence[MetricPoint], checkpoints: Sequence[int], job: st
 
 
 def _comparison(comparison: Comparison) -> list[str]:
-    graders = sorted({g for s in comparison.summaries.values() for g in s.pass_rates})
+    graders = comparison.graders
+    verdicts = (
+        ['<ul class="verdicts">']
+        + [f"<li>{escape(comparison.verdict(g))}</li>" for g in graders]
+        + ["</ul>"]
+        if graders
+        else []
+    )
     return [
         f"<p>{len(comparison.rows)} items × {len(comparison.models)} models.</p>",
+        *verdicts,
         "<h2>Summary</h2>",
         _summary_table(comparison, graders),
+        '<p class="meta">Pass rates with their 95% Wilson score interval.</p>',
         "<h2>Items</h2>",
         _items_table(comparison),
     ]
@@ -195,6 +207,7 @@ def to_html(
     metrics: Sequence[MetricPoint] = (),
     checkpoints: Sequence[int] = (),
     job: str | None = None,
+    note: str | None = None,
 ) -> str:
     """Write training curves and a comparison as one self-contained HTML page (or just return it).
 
@@ -203,8 +216,10 @@ def to_html(
     (`curves_svg`, checkpoints marked) and a table of the last
     train, valid and full-valid values with a sparkline of each loss.
 
-    With a comparison: the aggregates per model (items, errors, each grader's pass rate with its
-    95% interval, latency p50/p95, tokens and cost per item); below, every item side by side: the
+    With a comparison: one line per grader saying what it found (`Comparison.verdict`: who
+    wins, by how many points, with the 95% interval of the difference), the aggregates per
+    model (items, errors, each grader's pass rate with its 95% Wilson interval, latency
+    p50/p95, tokens and cost per item); below, every item side by side: the
     prompt, the reference and each model's output with its latency, tokens, cost and pass/fail
     marks per grader (or its error).
 
@@ -223,6 +238,8 @@ def to_html(
             job.checkpoints()]`).
         job: A line describing the job, shown above the curves (e.g. its id, model, status and
             trained tokens).
+        note: A paragraph under the title: what ran where and on which prompts (e.g. "Ran on
+            the built-in simulator; compared on 10 held-out prompts").
 
     Returns:
         The HTML page.
@@ -232,10 +249,13 @@ def to_html(
     if title is None:
         title = "finetune-kit comparison" if comparison is not None else "finetune-kit training"
     body = [f"<h1>{escape(title)}</h1>"]
+    if note is not None:
+        body.append(f'<p class="note">{escape(note)}</p>')
+    heading = len(body)
     if metrics or checkpoints or job is not None or comparison is None:
         body.append(_training(metrics, checkpoints, job))
     if comparison is not None:
-        if len(body) > 1:
+        if len(body) > heading:
             body.append("<h2>Comparison</h2>")
         body += _comparison(comparison)
     page = "\n".join(

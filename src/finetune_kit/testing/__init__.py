@@ -9,11 +9,15 @@ aclient = sim.async_client()    # openai.AsyncOpenAI
 azure = sim.azure_client()      # openai.AzureOpenAI
 ```
 
+finetune-kit waits on the simulator's clock when a simulator's client is given no `sleep=`
+(see `clock_of`).
+
 See the "Testing your code" guide.
 
 Added in 0.1.0.
 """
 
+from finetune_kit.testing.adapters import clock_of
 from finetune_kit.testing.clock import Clock, ScaledClock, VirtualClock
 from finetune_kit.testing.faults import Fault, Faults, JobFault
 from finetune_kit.testing.platform import DEFAULT_SHUTDOWN_DATES
@@ -35,4 +39,5 @@ __all__ = [
     "SimulatorServer",
     "Timing",
     "VirtualClock",
+    "clock_of",
 ]

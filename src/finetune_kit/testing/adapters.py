@@ -9,14 +9,19 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import importlib
+import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
 from finetune_kit.testing.wire import SimRequest, SimResponse
 
 if TYPE_CHECKING:
+    from finetune_kit.testing.clock import Clock
     from finetune_kit.testing.simulator import Simulator
 
-__all__ = ["http_library", "make_async_transport", "make_transport", "to_sim_request"]
+__all__ = ["clock_of", "http_library", "make_async_transport", "make_transport", "to_sim_request"]
+
+_SIMULATORS: weakref.WeakKeyDictionary[Any, Simulator] = weakref.WeakKeyDictionary()
+"""Each transport made here -> the simulator it answers from (see `clock_of`)."""
 
 HttpLib = Literal["httpx2", "httpx"]
 
@@ -69,7 +74,7 @@ def make_transport(sim: Simulator, lib: HttpLib | None = None) -> Any:
             sim.clock.sleep(response.delay)
         return to_response(module, response, request)
 
-    return module.MockTransport(handler)
+    return _registered(module.MockTransport(handler), sim)
 
 
 def make_async_transport(sim: Simulator, lib: HttpLib | None = None) -> Any:
@@ -88,4 +93,36 @@ def make_async_transport(sim: Simulator, lib: HttpLib | None = None) -> Any:
             await sim.clock.asleep(response.delay)
         return to_response(module, response, request)
 
-    return module.MockTransport(handler)
+    return _registered(module.MockTransport(handler), sim)
+
+
+def _registered(transport: Any, sim: Simulator) -> Any:
+    _SIMULATORS[transport] = sim
+    return transport
+
+
+def clock_of(client: object) -> Clock | None:
+    """The clock of the simulator that answers `client`, or None for any other client.
+
+    `client` is an SDK client (`sim.client()`, `sim.async_client()`, `sim.azure_client()`, a
+    `with_options` copy of one) or an HTTP client built on `sim.transport()`. finetune-kit
+    waits on this clock when given no `sleep=` (and reads it when given no `now=`/`timer=`), so
+    code written for the real API runs on a simulator unchanged, without hanging on a virtual
+    clock that moves only when slept on. A client intercepted by `sim.mock()` (respx) is not
+    recognised: pass `sleep=sim.clock.sleep` there.
+
+    Example:
+        ```python
+        sim = Simulator()
+        assert clock_of(sim.client()) is sim.clock
+        ```
+
+    Added in 0.1.0.
+    """
+    http = getattr(client, "_client", client)  # the SDK keeps its HTTP client there
+    transport = getattr(http, "_transport", None)
+    try:
+        sim = _SIMULATORS.get(transport) if transport is not None else None
+    except TypeError:  # not weak-referenceable: not one of ours
+        return None
+    return None if sim is None else sim.clock

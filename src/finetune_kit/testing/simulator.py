@@ -22,7 +22,12 @@ from openai import AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI
 from finetune_kit.dataset.catalog import model_info
 from finetune_kit.dataset.tokens import TokenCounter
 from finetune_kit.testing import routes
-from finetune_kit.testing.adapters import http_library, make_async_transport, make_transport
+from finetune_kit.testing.adapters import (
+    HttpLib,
+    http_library,
+    make_async_transport,
+    make_transport,
+)
 from finetune_kit.testing.chat import TrainedStyle
 from finetune_kit.testing.clock import Clock, VirtualClock
 from finetune_kit.testing.faults import Faults
@@ -178,16 +183,22 @@ class Simulator:
 
     # --- clients ------------------------------------------------------------------------------
 
-    def transport(self) -> Any:
-        """A sync `MockTransport` for the SDK's HTTP library (httpx2, or httpx on openai 2.x).
+    def transport(self, library: HttpLib | None = None) -> Any:
+        """A sync `MockTransport` answering from this simulator, for clients of `library`.
 
-        Pass it as `http_client=httpx2.Client(transport=sim.transport())`.
+        `library` is `"httpx2"` or `"httpx"`; by default the one the installed openai SDK uses
+        (httpx2, or httpx on openai 2.x). Pass it as
+        `http_client=httpx2.Client(transport=sim.transport())`. A client of the other library
+        needs its own transport: `finetune_kit.azure` always speaks httpx2, so its management
+        client is `httpx2.Client(transport=sim.transport("httpx2"))` on any openai.
+
+        Added in 0.1.0.
         """
-        return make_transport(self)
+        return make_transport(self, library)
 
-    def async_transport(self) -> Any:
-        """An async `MockTransport` for the SDK's HTTP library."""
-        return make_async_transport(self)
+    def async_transport(self, library: HttpLib | None = None) -> Any:
+        """An async `MockTransport` of `library` (default: the SDK's HTTP library)."""
+        return make_async_transport(self, library)
 
     def _http(self, *, asynchronous: bool) -> Any:
         """An httpx2 (or, on openai 2.x, httpx) client whose transport is this simulator."""
