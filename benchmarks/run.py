@@ -6,6 +6,7 @@
     uv run python benchmarks/run.py --stages        # + where the single-process time goes
     uv run python benchmarks/run.py --profile       # + cProfile of the workers=1 path
     uv run python benchmarks/run.py --memory        # peak memory on a ~1 GB file
+    uv run python benchmarks/run.py --shape all     # the shapes (a)-(e) of issue 12 (shapes.py)
 
 Everything is timed in this one process, on the same file, with the same tokenizer object.
 Counts are checked, not assumed: the run fails (exit 1) if finetune-kit's token counts differ
@@ -21,6 +22,7 @@ import json
 import os
 import platform
 import pstats
+import random
 import resource
 import subprocess
 import sys
@@ -35,6 +37,7 @@ import pydantic_core
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import shapes as shape_bench
 from generate import DATA_DIR, default_path, ensure
 from reference import (
     TOKENS_PER_EXAMPLE,
@@ -371,6 +374,56 @@ def profile(path: Path, top: int) -> None:
 # --- memory ---------------------------------------------------------------------------------
 
 
+_SHORT_TEXT = (
+    "order refund parcel tent boots jacket size color price today tomorrow week store online "
+    "return label invoice code discount stock delivery address account password email phone "
+    "hello thanks please sorry yes no maybe soon late early blue red green black small large"
+)
+SHORT_WORDS = _SHORT_TEXT.split()
+
+
+def short_path(directory: Path, target_bytes: int) -> Path:
+    """Where the file of short examples for `target_bytes` is written."""
+    return directory / f"short-{target_bytes / 1e9:g}GB.jsonl"
+
+
+def ensure_short(path: Path, target_bytes: int, seed: int = 7) -> Path:
+    """Generate (once) distinct two-message chats of about 120 bytes: 1 GB is ~8.2M examples.
+
+    The shape of the issue's worst case for memory: as many examples per byte as a real file
+    has, every one distinct (so every example's duplicate key is kept).
+    """
+    if path.is_file():
+        return path
+    t0 = time.perf_counter()
+    rng = random.Random(seed)
+    words = SHORT_WORDS
+    tmp = path.with_suffix(".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = size = 0
+    with tmp.open("wb") as f:
+        while size < target_bytes:
+            batch = []
+            for _ in range(10_000):
+                n += 1
+                user = " ".join(rng.choices(words, k=rng.randrange(1, 4)))
+                answer = " ".join(rng.choices(words, k=rng.randrange(1, 5)))
+                batch.append(
+                    f'{{"messages": [{{"role": "user", "content": "#{n} {user}?"}}, '
+                    f'{{"role": "assistant", "content": "{answer.capitalize()}."}}]}}\n'
+                )
+            data = "".join(batch).encode()
+            f.write(data)
+            size += len(data)
+    tmp.replace(path)
+    print(
+        f"generated {path} ({n:,} examples, {size / 1e6:,.1f} MB) "
+        f"in {time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
+    return path
+
+
 def memory_child(path: Path, workers: int | None, mode: str) -> int:
     """Run in a fresh process: validate `path` and print peak RSS of self and children."""
     t0 = time.perf_counter()
@@ -439,10 +492,34 @@ def measure_memory(
     return result
 
 
-def memory(target_bytes: int, workers: int | None) -> bool:
-    path = ensure(default_path(None, target_bytes), examples=None, target_bytes=target_bytes)
+def _count_lines(path: Path) -> int:
+    n = 0
+    with path.open("rb") as f:
+        while block := f.read(16 << 20):
+            n += block.count(b"\n")
+    return n
+
+
+def memory(target_bytes: int, workers: int | None, shapes: str, directory: Path) -> bool:
+    """Peak memory on a file of long examples and/or one of short examples (see README)."""
+    ok = True
+    if shapes in ("long", "both"):
+        long_path = directory / default_path(None, target_bytes).name
+        path = ensure(long_path, examples=None, target_bytes=target_bytes)
+        ok = memory_table(path, workers, "long examples (generate.py)") and ok
+    if shapes in ("short", "both"):
+        path = ensure_short(short_path(directory, target_bytes), target_bytes)
+        ok = memory_table(path, workers, "short examples") and ok
+    return ok
+
+
+def memory_table(path: Path, workers: int | None, what: str) -> bool:
     size = path.stat().st_size
-    print(f"\nPeak memory validating {path.name} ({size / 1e6:,.0f} MB), each in a fresh process")
+    examples = _count_lines(path)
+    print(
+        f"\nPeak memory validating {path.name}: {what}, {size / 1e6:,.0f} MB, {examples:,} "
+        f"examples ({size / examples:,.0f} bytes each); each run in a fresh process"
+    )
     rows = [
         ("baseline: import + load tokenizer", "baseline", None),
         (f"validate() default ({workers or os.cpu_count()} workers)", "validate", workers),
@@ -577,6 +654,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="functions listed by --profile")
     parser.add_argument("--memory", action="store_true", help="peak memory on a ~1 GB file")
     parser.add_argument(
+        "--memory-shape",
+        choices=("long", "short", "both"),
+        default="both",
+        help="--memory on long examples (generate.py), short ones (~120 bytes), or both",
+    )
+    parser.add_argument(
+        "--memory-dir",
+        type=Path,
+        default=DATA_DIR,
+        help="where the --memory files are generated (default benchmarks/.data)",
+    )
+    parser.add_argument(
         "--memory-bytes",
         type=lambda s: int(float(s.replace("_", ""))),
         default=1_000_000_000,
@@ -584,12 +673,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed, too")
     parser.add_argument("--memory-child", nargs=2, metavar=("PATH", "MODE"), help=argparse.SUPPRESS)
+    shape_bench.add_arguments(parser)  # --shape, --scale: the five shapes of issue 12 (shapes.py)
     args = parser.parse_args(argv)
+    if args.shape is not None:
+        return shape_bench.run(args)
     if args.memory_child:
         return memory_child(Path(args.memory_child[0]), args.workers, args.memory_child[1])
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     try:
-        met = memory(args.memory_bytes, args.workers) if args.memory else speed(args)
+        met = (
+            memory(args.memory_bytes, args.workers, args.memory_shape, args.memory_dir)
+            if args.memory
+            else speed(args)
+        )
     except BenchmarkError as exc:
         print(f"\n{exc}", file=sys.stderr)
         return 1

@@ -3,7 +3,7 @@
 A `Simulator`'s virtual clock moves only when slept on: waiting on `time.sleep` for a file or a
 job it simulates would wait forever. So every waiting call given no `sleep=` asks here, and gets
 the simulator's clock for a simulator's client (`finetune_kit.testing.clock_of`), the real one
-otherwise. `finetune_kit.testing` is never imported from here: a simulator's client exists only
+otherwise. `finetune_kit.platform` is never imported from here: a platform's client exists only
 once it has been.
 
 Added in 0.1.0.
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 import anyio
 
 if TYPE_CHECKING:
-    from finetune_kit.testing.clock import Clock
+    from finetune_kit.platform.clock import Clock
 
 __all__ = ["asleep_for", "now_for", "sleep_for", "timer_for"]
 
 
 def _clock(client: object) -> Clock | None:
-    adapters = sys.modules.get("finetune_kit.testing.adapters")
+    adapters = sys.modules.get("finetune_kit.platform.transports")
     if adapters is None:  # no simulator was ever made: not one of its clients
         return None
     clock: Clock | None = adapters.clock_of(client)

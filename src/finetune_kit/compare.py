@@ -15,6 +15,7 @@ Added in 0.1.0.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -27,7 +28,7 @@ import openai
 from pydantic import BaseModel, ConfigDict
 
 from finetune_kit._core import ready
-from finetune_kit._core.errors import classify
+from finetune_kit._core.errors import classify, incompatible
 from finetune_kit._core.redact import error_text
 from finetune_kit._core.scoring import (
     Aimd,
@@ -43,7 +44,11 @@ from finetune_kit._core.scoring import (
 from finetune_kit._defaults import asleep_for, sleep_for, timer_for
 from finetune_kit.batch import arun_batch, run_batch
 from finetune_kit.dataset import Dataset
-from finetune_kit.exceptions import ConfigurationError, ModelNotFoundError
+from finetune_kit.exceptions import (
+    ConfigurationError,
+    IncompatibleEndpointError,
+    ModelNotFoundError,
+)
 from finetune_kit.models import announce, aresolve, resolve
 
 __all__ = [
@@ -452,8 +457,50 @@ def _messages(item: _Item, shots: list[dict[str, Any]]) -> list[Any]:
     return head + shots + item.messages[len(head) :]
 
 
+_Reply = tuple[Any, Any, Any]
+"""(output, prompt tokens, completion tokens) of one chat completion."""
+
+
+def _reply(response: Any) -> _Reply:
+    """What an answer keeps of a `ChatCompletion` (from a batch's output)."""
+    output = response.choices[0].message.content or "" if response.choices else ""
+    usage = response.usage
+    p, c = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+    return output, p, c
+
+
+def _raw_reply(raw: Any) -> _Reply:
+    """What an answer keeps of a live call's raw response (`with_raw_response`), read from JSON.
+
+    An answer keeps only the text and the token counts, so the body is read with `json.loads`
+    rather than built into the SDK's `ChatCompletion` (most of the SDK's cost per call).
+
+    Raises:
+        IncompatibleEndpointError: The body is not a chat completion (a web page, a login
+            portal...): the base URL is wrong, and every other call would fail the same way.
+    """
+    http = raw.http_response
+    try:
+        body = json.loads(http.content)
+    except ValueError:  # not JSON (UnicodeDecodeError is a ValueError too)
+        body = None
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(choices, list):
+        url = str(http.request.url).split("?", 1)[0]
+        raise incompatible(
+            url, status=http.status_code, content_type=http.headers.get("content-type")
+        )
+    first = choices[0] if choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    output = (message.get("content") if isinstance(message, dict) else None) or ""
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        return output, 0, 0
+    return output, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+
+
 def _answer(
-    response: Any,
+    reply: _Reply,
     *,
     latency: float,
     model_id: str,
@@ -461,9 +508,7 @@ def _answer(
     graders: Mapping[str, Grader],
     prices: Prices | None,
 ) -> Answer:
-    output = response.choices[0].message.content or "" if response.choices else ""
-    usage = response.usage
-    p, c = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+    output, p, c = reply
     price = (prices or {}).get(model_id)
     cost = (p * price[0] + c * price[1]) / 1_000_000 if price else None
     answer = Answer(
@@ -543,6 +588,21 @@ class _Stopped(Exception):  # noqa: N818 - internal signal, not an error
     """The run was stopped (Ctrl-C, the deadline, or another worker's bug): leave quietly."""
 
 
+def _raw_create(client: openai.OpenAI) -> Callable[..., Any]:
+    """`chat.completions.create` for a live run: raw responses, none of the SDK's own retries.
+
+    Compare's policy decides every retry: the SDK's retries would run inside its attempts, hold
+    the call's slot through their backoff and sleep on the real clock. The body is read by
+    `_raw_reply`. The client's copy is made once per run, not per call.
+    """
+    return client.with_options(max_retries=0).chat.completions.with_raw_response.create
+
+
+def _araw_create(client: openai.AsyncOpenAI) -> Callable[..., Awaitable[Any]]:
+    """The async twin of `_raw_create`."""
+    return client.with_options(max_retries=0).chat.completions.with_raw_response.create
+
+
 def _pause(sleep: Callable[[float], None], stop: threading.Event) -> Callable[[float], None]:
     """`sleep`, except that the real `time.sleep` becomes a wait that `stop` cuts short."""
     if sleep is not time.sleep:
@@ -597,7 +657,12 @@ class _Gate:
 
 
 class _AsyncGate:
-    """Tasks: the same adaptive limit as `_Gate`."""
+    """Tasks: the same adaptive limit as `_Gate`.
+
+    A slot set free wakes one task in line, and a limit grown one per new slot: `notify_all`
+    woke every task in line on every call, thousands of them, each to find the slot taken again
+    (most of `acompare`'s CPU at 3,000 calls).
+    """
 
     def __init__(self, maximum: int) -> None:
         self.aimd = Aimd(maximum)
@@ -613,15 +678,18 @@ class _AsyncGate:
     async def __aexit__(self, *_exc: object) -> None:
         async with self._cond:
             self._active -= 1
-            self._cond.notify_all()
+            if self._active < self.aimd.limit:
+                self._cond.notify()
 
     async def outcome(self, *, rate_limited: bool) -> None:
         async with self._cond:
+            before = self.aimd.limit
             if rate_limited:
                 self.aimd.on_rate_limit()
             else:
                 self.aimd.on_success()
-            self._cond.notify_all()
+            if self.aimd.limit > before:
+                self._cond.notify(self.aimd.limit - before)
 
 
 def _ready_delay(attempt: int) -> float:
@@ -728,6 +796,8 @@ def _setup(  # noqa: PLR0917 - the arguments of compare(), passed through
     few_shot: Sequence[tuple[str, str]] | None,
     graders: Mapping[str, Grader] | None,
     reference_model: str | None,
+    *,
+    params: Mapping[str, Any],
 ) -> tuple[
     list[_Item],
     list[tuple[str, str, list[dict[str, Any]]]],
@@ -739,6 +809,8 @@ def _setup(  # noqa: PLR0917 - the arguments of compare(), passed through
     None are applied on arrival when a reference model is set: answers are graded later,
     against its answers.
     """
+    if params.get("stream"):
+        raise ConfigurationError("compare reads whole answers: stream=True is not supported")
     items = _items(prompts, system)
     plan = _plan(models, few_shot)
     chosen = _graders(graders, items)
@@ -777,7 +849,12 @@ def _from_batch(
             answers[(item.index, label)] = _failed(RuntimeError(error or "no response"))
         else:
             answers[(item.index, label)] = _answer(
-                response, latency=0.0, model_id=model_id, item=item, graders=graders, prices=prices
+                _reply(response),
+                latency=0.0,
+                model_id=model_id,
+                item=item,
+                graders=graders,
+                prices=prices,
             )
     return answers
 
@@ -998,9 +1075,11 @@ def compare(
             (the `finetune_kit.waits` logger gets it at INFO too).
         **params: Chat-completions parameters for every call (`temperature=0`...).
 
-    Rate limits and transient errors are retried with backoff (Retry-After honoured); an item
-    that still fails is kept with its error, never dropped. A model none of whose calls were
-    answered is listed in `failed_models` and has no pass rates (None).
+    Rate limits and transient errors are retried with backoff (Retry-After honoured) by compare
+    itself: the client's own retries (`max_retries`) are set aside for these calls, so no retry
+    holds a slot, waits past the deadline or out of Ctrl-C's reach. An item that still fails is
+    kept with its error, never dropped. A model none of whose calls were answered is listed in
+    `failed_models` and has no pass rates (None).
 
     A model's first "not found" decides, as for `TunedModel.chat`: a model known to exist (a
     `TunedModel` fresh from its job, or a name the provider's Models API knows) is waited for,
@@ -1010,11 +1089,15 @@ def compare(
         ModelNotFoundError: A model does not exist (with the close names the provider lists).
         CompareInterrupted: Ctrl-C: it stops within about a second and carries the comparison
             of what had finished (the rest marked "interrupted").
+        IncompatibleEndpointError: The endpoint answered something other than a chat
+            completion (a web page, a login portal): the message names the URL.
+        ConfigurationError: An argument is wrong (`stream=True`, a `deadline` that is not
+            positive, a `reference_model` not compared...).
 
     Added in 0.1.0.
     """
     items, plan, chosen, on_call = _setup(
-        prompts, system, models, few_shot, graders, reference_model
+        prompts, system, models, few_shot, graders, reference_model, params=params
     )
     sleep = sleep or sleep_for(client)
     timer = timer or timer_for(client)
@@ -1030,6 +1113,7 @@ def compare(
     gate = _Gate(concurrency)
     stop = threading.Event()
     pause = _pause(sleep, stop)
+    create = _raw_create(client)
 
     def run(task: _Task) -> Answer:
         item, _label, model_id, shots = task
@@ -1042,9 +1126,7 @@ def compare(
             with gate:  # a slot only while calling: a task waiting out a 429 holds none
                 start = timer()
                 try:
-                    response = client.chat.completions.create(
-                        model=model_id, messages=_messages(item, shots), **params
-                    )
+                    raw = create(model=model_id, messages=_messages(item, shots), **params)
                 except openai.OpenAIError as exc:
                     failure: openai.OpenAIError | None = exc
                 else:
@@ -1053,7 +1135,7 @@ def compare(
             gate.outcome(rate_limited=isinstance(failure, openai.RateLimitError))
             if failure is None:
                 return _answer(
-                    response,
+                    _raw_reply(raw),
                     latency=latency,
                     model_id=model_id,
                     item=item,
@@ -1118,7 +1200,7 @@ async def acompare(  # noqa: PLR0915 - compare's flow, in one piece like its twi
     Added in 0.1.0.
     """
     items, plan, chosen, on_call = _setup(
-        prompts, system, models, few_shot, graders, reference_model
+        prompts, system, models, few_shot, graders, reference_model, params=params
     )
     sleep = sleep or asleep_for(client)
     timer = timer or timer_for(client)
@@ -1131,10 +1213,11 @@ async def acompare(  # noqa: PLR0915 - compare's flow, in one piece like its twi
             items, plan, _from_batch(results, keys, on_call, prices), chosen, reference_model
         )
     gate = _AsyncGate(concurrency)
+    create = _araw_create(client)
     answers: dict[tuple[int, str], Answer] = {}
     work = anyio.CancelScope()
     stopped: list[str] = []
-    not_found: list[ModelNotFoundError] = []
+    fatal: list[ModelNotFoundError | IncompatibleEndpointError] = []
 
     async def attempts(item: _Item, model_id: str, shots: list[dict[str, Any]]) -> Answer:
         last: openai.OpenAIError | None = None
@@ -1144,9 +1227,7 @@ async def acompare(  # noqa: PLR0915 - compare's flow, in one piece like its twi
             async with gate:
                 start = timer()
                 try:
-                    response = await client.chat.completions.create(
-                        model=model_id, messages=_messages(item, shots), **params
-                    )
+                    raw = await create(model=model_id, messages=_messages(item, shots), **params)
                 except openai.OpenAIError as exc:
                     failure: openai.OpenAIError | None = exc
                 else:
@@ -1155,7 +1236,7 @@ async def acompare(  # noqa: PLR0915 - compare's flow, in one piece like its twi
             await gate.outcome(rate_limited=isinstance(failure, openai.RateLimitError))
             if failure is None:
                 return _answer(
-                    response,
+                    _raw_reply(raw),
                     latency=latency,
                     model_id=model_id,
                     item=item,
@@ -1180,8 +1261,8 @@ async def acompare(  # noqa: PLR0915 - compare's flow, in one piece like its twi
         except KeyboardInterrupt:
             stopped.append(INTERRUPTED)
             work.cancel()
-        except ModelNotFoundError as missing:  # the run stops: raised once the tasks are done
-            not_found.append(missing)
+        except (ModelNotFoundError, IncompatibleEndpointError) as exc:  # raised once all stop
+            fatal.append(exc)
             work.cancel()
 
     async with anyio.create_task_group() as outer:
@@ -1193,8 +1274,8 @@ async def acompare(  # noqa: PLR0915 - compare's flow, in one piece like its twi
                     for label, model_id, shots in plan:
                         tg.start_soon(run, item, label, model_id, shots)
         outer.cancel_scope.cancel()
-    if not_found:
-        raise not_found[0]
+    if fatal:
+        raise fatal[0]
     if INTERRUPTED in stopped:
         partial = _assemble(items, plan, answers, chosen, reference_model, missing=INTERRUPTED)
         raise CompareInterrupted(partial)

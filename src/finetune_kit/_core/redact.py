@@ -30,10 +30,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-import openai
+if TYPE_CHECKING:  # the SDK is never imported here: validating data must not load it
+    import openai
 
 __all__ = [
     "MASK",
@@ -144,6 +146,16 @@ def status_text(exc: openai.APIStatusError) -> str:
     return f"Error code: {exc.status_code}" + (f" - {message}" if message else "")
 
 
+def _is_status_error(exc: BaseException) -> TypeGuard[openai.APIStatusError]:
+    """Whether `exc` is the SDK's status error; False, without importing it, if it isn't loaded.
+
+    An error can only be an instance of a class that exists: while nothing has imported the
+    SDK, nothing can have raised one of its errors.
+    """
+    sdk = sys.modules.get("openai")
+    return sdk is not None and isinstance(exc, sdk.APIStatusError)
+
+
 def _sdk_message(exc: BaseException) -> str | None:
     """`status_text(exc)` for an SDK status error whose message the SDK made, else None.
 
@@ -151,7 +163,7 @@ def _sdk_message(exc: BaseException) -> str | None:
     2.x, the text of an answer that is not JSON; a message a caller wrote, or an error without
     a body, is left as it is.
     """
-    if not isinstance(exc, openai.APIStatusError) or exc.body is None:
+    if not _is_status_error(exc) or exc.body is None:
         return None
     sdk_made = exc.message.startswith(f"Error code: {exc.status_code}") or (
         isinstance(exc.body, str) and exc.message == exc.body.strip()
@@ -182,7 +194,7 @@ def scrub(exc: BaseException, secrets: Iterable[str | None] = ()) -> BaseExcepti
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         same = _sdk_message(current)
-        if isinstance(current, openai.APIStatusError) and same is not None:  # as on openai>=3
+        if _is_status_error(current) and same is not None:  # as on openai>=3
             current.message = same
             current.args = (same,)
         mine = [*known, *secrets_of(current)]

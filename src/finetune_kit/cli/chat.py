@@ -14,22 +14,26 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
-from openai import OpenAI
-
-from finetune_kit._core.errors import incompatible
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_OK, explain
 from finetune_kit.cli.provider import add_provider_flags
 from finetune_kit.exceptions import ConfigurationError
 
+if TYPE_CHECKING:  # the SDK is loaded when the command runs, not to parse the command line
+    from openai import OpenAI
+
 __all__ = ["Conversation", "add_chat_command", "chat_loop"]
 
 HELP = "/reset forgets the conversation; /exit (or Ctrl-D) ends it"
-AGAIN = (openai.RateLimitError, openai.APIConnectionError, openai.InternalServerError)
-"""Failures the conversation survives: said on stderr, then the next question is read."""
+
+
+def _again() -> tuple[type[Exception], ...]:
+    """Failures the conversation survives: said on stderr, then the next question is read."""
+    import openai  # noqa: PLC0415 - loaded already: the conversation has a client
+
+    return (openai.RateLimitError, openai.APIConnectionError, openai.InternalServerError)
 
 
 def add_chat_command(sub: argparse._SubParsersAction[Any]) -> None:
@@ -121,6 +125,8 @@ class Conversation:
             model=self.model, messages=self._request(), **self.params
         )
         if isinstance(response, str):  # a web page, not the API
+            from finetune_kit._core.errors import incompatible  # noqa: PLC0415
+
             url = f"{str(self.client.base_url).rstrip('/')}/chat/completions"
             raise incompatible(
                 url, status=200, content_type="text/html" if "<" in response else None
@@ -185,7 +191,7 @@ def chat_loop(conversation: Conversation, read: Callable[[str], str] = input) ->
             continue
         try:
             conversation.ask(line)
-        except AGAIN as exc:
+        except _again() as exc:
             message, _ = explain(exc)
             print(f"finetune-kit: error: {message} (ask again)", file=sys.stderr)
 

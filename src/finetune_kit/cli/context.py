@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from openai import OpenAI
-
 if TYPE_CHECKING:
+    from openai import OpenAI
+
     from finetune_kit.testing import Simulator
 
 __all__ = ["Context"]

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_FAILED, EXIT_OK
 from finetune_kit.cli.flags import add_training_flags, epochs
 from finetune_kit.cli.pricing import price_hint
 from finetune_kit.cli.provider import add_provider_flags, provider_of
-from finetune_kit.dataset import Dataset
+
+if TYPE_CHECKING:  # the heavy modules are loaded when a command runs
+    pass
 
 __all__ = ["add_data_commands"]
 
@@ -64,6 +66,8 @@ def run_validate(args: argparse.Namespace, ctx: Context) -> int:
     Offline: a model name finetune-kit doesn't know, or one shut down, is a usage error
     (`tune` and `upload` also ask the provider's model list).
     """
+    from finetune_kit.dataset import Dataset  # noqa: PLC0415 - loaded when the command runs
+
     ds = Dataset.from_jsonl(args.file)
     prices = {args.model: args.price} if args.price is not None else None
     report = ds.validate(
@@ -92,6 +96,8 @@ def run_validate(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_upload(args: argparse.Namespace, ctx: Context) -> int:
     """`upload`."""
+    from finetune_kit.dataset import Dataset  # noqa: PLC0415 - loaded when the command runs
+
     ds = Dataset.from_jsonl(args.file)
     client = ctx.make_client(args)
     uploaded = ds.upload(client, model=args.model, force=args.force, sleep=ctx.sleep)

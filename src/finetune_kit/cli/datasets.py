@@ -12,12 +12,14 @@ import argparse
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_OK
-from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import ConfigurationError
+
+if TYPE_CHECKING:  # the heavy modules are loaded when a command runs
+    pass
 
 __all__ = ["add_dataset_commands"]
 
@@ -55,6 +57,8 @@ def add_dataset_commands(sub: argparse._SubParsersAction[Any]) -> None:
 
 def run_dedupe(args: argparse.Namespace, ctx: Context) -> int:  # noqa: ARG001
     """`dedupe`."""
+    from finetune_kit.dataset import Dataset  # noqa: PLC0415 - loaded when the command runs
+
     source = Dataset.from_jsonl(args.input)
     kept = source.deduplicate()  # read whole: writing onto IN is safe
     total, left = len(source), len(kept)
@@ -86,6 +90,8 @@ def _same(a: Path, b: Path) -> bool:
 
 def run_split(args: argparse.Namespace, ctx: Context) -> int:  # noqa: ARG001
     """`split`."""
+    from finetune_kit.dataset import Dataset  # noqa: PLC0415 - loaded when the command runs
+
     fraction = _fraction(args.fraction)
     if _same(args.train, args.validation):
         raise ConfigurationError(

@@ -13,11 +13,9 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import sys
+from types import ModuleType
 from typing import TYPE_CHECKING
 
-import openai
-
-from finetune_kit._core.errors import incompatible, is_html, not_found_at, request_url
 from finetune_kit._core.redact import redact as _redact
 from finetune_kit._core.redact import scrub
 from finetune_kit.exceptions import (
@@ -29,7 +27,9 @@ from finetune_kit.exceptions import (
     WaitTimeoutError,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the SDK is loaded by the commands that talk to a provider, not here
+    import openai
+
     from finetune_kit.compare import Comparison
 
 __all__ = [
@@ -76,6 +76,13 @@ def _message(exc: openai.APIStatusError) -> str:
 
 
 def _status_line(exc: openai.APIStatusError) -> str:
+    from finetune_kit._core.errors import (  # noqa: PLC0415 - loads the SDK, loaded already here
+        incompatible,
+        is_html,
+        not_found_at,
+        request_url,
+    )
+
     status = exc.status_code
     content_type = exc.response.headers.get("content-type")
     url = request_url(exc) or "the endpoint"
@@ -104,6 +111,26 @@ def _dataset_line(exc: DatasetError) -> str:
     return f"{lines[1]}{hint}{where}"
 
 
+def _sdk_line(exc: BaseException, sdk: ModuleType) -> tuple[str, int] | None:
+    """`explain` for the SDK's errors (`sdk` is the loaded `openai`); None for any other."""
+    if isinstance(exc, sdk.APIConnectionError):
+        request = getattr(exc, "request", None)
+        where = "the API"
+        if request is not None and request.url.host:
+            where = f"{request.url.scheme}://{request.url.host}"
+            where += f":{request.url.port}" if request.url.port else ""
+        elif request is not None:
+            where = repr(str(request.url))
+        kind = "timed out" if isinstance(exc, sdk.APITimeoutError) else "connection failed"
+        reason = f"cannot reach {where} ({kind}): check the network, --base-url or --azure-endpoint"
+        return reason, EXIT_PROVIDER
+    if isinstance(exc, sdk.APIStatusError):
+        return redact(_status_line(exc)), EXIT_PROVIDER
+    if isinstance(exc, sdk.OpenAIError):  # e.g. a client built without a key
+        return redact(str(exc)), EXIT_USAGE
+    return None
+
+
 def explain(exc: BaseException) -> tuple[str, int]:
     """The one line to print (without the `finetune-kit: error: ` prefix) and the exit code."""
     if isinstance(exc, KeyboardInterrupt):
@@ -117,21 +144,11 @@ def explain(exc: BaseException) -> tuple[str, int]:
         return redact(str(exc)), EXIT_PROVIDER
     if isinstance(exc, ConfigurationError | FinetuneKitError):
         return redact(str(exc)), EXIT_USAGE
-    if isinstance(exc, openai.APIConnectionError):
-        request = getattr(exc, "request", None)
-        where = "the API"
-        if request is not None and request.url.host:
-            where = f"{request.url.scheme}://{request.url.host}"
-            where += f":{request.url.port}" if request.url.port else ""
-        elif request is not None:
-            where = repr(str(request.url))
-        kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "connection failed"
-        reason = f"cannot reach {where} ({kind}): check the network, --base-url or --azure-endpoint"
-        return reason, EXIT_PROVIDER
-    if isinstance(exc, openai.APIStatusError):
-        return redact(_status_line(exc)), EXIT_PROVIDER
-    if isinstance(exc, openai.OpenAIError):  # e.g. a client built without a key
-        return redact(str(exc)), EXIT_USAGE
+    sdk = sys.modules.get("openai")  # not loaded: nothing can have raised one of its errors
+    if sdk is not None:
+        sdk_line = _sdk_line(exc, sdk)
+        if sdk_line is not None:
+            return sdk_line
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror or exc}", EXIT_USAGE

@@ -12,10 +12,7 @@ import sys
 import tempfile
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
-
-from openai import OpenAI
-from openai.types import FileObject
+from typing import IO, TYPE_CHECKING, Any
 
 from finetune_kit._io import atomic_write
 from finetune_kit.cli.context import Context
@@ -24,8 +21,12 @@ from finetune_kit.cli.flags import add_training_flags, epochs
 from finetune_kit.cli.provider import add_provider_flags
 from finetune_kit.cli.tables import table
 from finetune_kit.cli.watching import utc
-from finetune_kit.dataset import Dataset
 from finetune_kit.exceptions import ConfigurationError
+
+if TYPE_CHECKING:  # the heavy modules are loaded when a command runs
+    from openai import OpenAI
+    from openai.types import FileObject
+
 
 __all__ = ["add_file_commands", "download"]
 
@@ -153,6 +154,8 @@ def _download_to(client: OpenAI, file_id: str, dest: Path) -> int:
 
 def run_files_check(args: argparse.Namespace, ctx: Context) -> int:
     """`files check`."""
+    from finetune_kit.dataset import Dataset  # noqa: PLC0415 - loaded when the command runs
+
     client = ctx.make_client(args)
     with tempfile.TemporaryDirectory(prefix="finetune-kit-check-") as folder:
         path = Path(folder) / "content.jsonl"

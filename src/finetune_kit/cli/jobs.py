@@ -11,14 +11,8 @@ import binascii
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
-from openai import OpenAI
-from openai.types.fine_tuning import FineTuningJob
-
-from finetune_kit._core.events import MessageEvent, MetricsEvent
-from finetune_kit._core.metrics import MetricPoint, parse_results_csv
 from finetune_kit._io import write_bytes
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
@@ -27,8 +21,14 @@ from finetune_kit.cli.provider import add_provider_flags
 from finetune_kit.cli.tables import num, table
 from finetune_kit.cli.watching import utc
 from finetune_kit.exceptions import ConfigurationError
-from finetune_kit.jobs import FineTuneJob
-from finetune_kit.report.curves import sparkline
+
+if TYPE_CHECKING:  # the heavy modules are loaded when a command runs
+    from openai import OpenAI
+    from openai.types.fine_tuning import FineTuningJob
+
+    from finetune_kit._core.events import MessageEvent, MetricsEvent
+    from finetune_kit._core.metrics import MetricPoint
+    from finetune_kit.jobs import FineTuneJob
 
 __all__ = ["STATUSES", "add_job_commands"]
 
@@ -115,6 +115,8 @@ def add_job_commands(sub: argparse._SubParsersAction[Any]) -> None:
 
 def run_events(args: argparse.Namespace, ctx: Context) -> int:
     """`events`."""
+    from finetune_kit.jobs import FineTuneJob  # noqa: PLC0415 - loaded when the command runs
+
     job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
     try:
         for event in job.events(follow=args.follow, since=args.since, poll=args.interval):
@@ -134,6 +136,8 @@ def _event_line(event: MessageEvent | MetricsEvent) -> str:
 
 def run_jobs_list(args: argparse.Namespace, ctx: Context) -> int:
     """`jobs list`."""
+    from finetune_kit.jobs import FineTuneJob  # noqa: PLC0415 - loaded when the command runs
+
     if args.limit < 1:
         raise ConfigurationError(f"--limit must be at least 1, not {args.limit}")
     client = ctx.make_client(args)
@@ -169,6 +173,8 @@ def run_jobs_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_jobs_show(args: argparse.Namespace, ctx: Context) -> int:
     """`jobs show`."""
+    from finetune_kit.jobs import FineTuneJob  # noqa: PLC0415 - loaded when the command runs
+
     job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
     snap = job.snapshot
     if args.json:
@@ -215,6 +221,8 @@ def _hyperparameters(snap: FineTuningJob) -> dict[str, Any]:
 
 def _checkpoints_line(job: FineTuneJob) -> str:
     """`checkpoints    3 (finetune-kit jobs checkpoints JOB)`; nothing if there are none."""
+    import openai  # noqa: PLC0415 - loaded when the command runs
+
     try:
         count = len(job.checkpoints())
     except openai.NotFoundError:  # an endpoint without the checkpoints route
@@ -226,6 +234,9 @@ def _checkpoints_line(job: FineTuneJob) -> str:
 
 def run_jobs_results(args: argparse.Namespace, ctx: Context) -> int:
     """`jobs results`."""
+    from finetune_kit._core.metrics import parse_results_csv  # noqa: PLC0415 - loaded when the command runs
+    from finetune_kit.jobs import FineTuneJob  # noqa: PLC0415 - loaded when the command runs
+
     client = ctx.make_client(args)
     job = FineTuneJob.retrieve(client, args.job, sleep=ctx.sleep, now=ctx.now)
     files = list(job.snapshot.result_files or [])
@@ -264,6 +275,8 @@ def results_csv(content: bytes) -> bytes:
 
 def run_jobs_checkpoints(args: argparse.Namespace, ctx: Context) -> int:
     """`jobs checkpoints`."""
+    from finetune_kit.jobs import FineTuneJob  # noqa: PLC0415 - loaded when the command runs
+
     job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
     found = sorted(job.checkpoints(), key=lambda c: c.step_number)
     if args.json:
@@ -290,6 +303,8 @@ def run_jobs_checkpoints(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_jobs_control(args: argparse.Namespace, ctx: Context) -> int:
     """`jobs cancel|pause|resume`."""
+    from finetune_kit.jobs import FineTuneJob  # noqa: PLC0415 - loaded when the command runs
+
     job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
     getattr(job, args.jobs_command)()
     print(f"{job.id}: {job.status}")
@@ -298,6 +313,8 @@ def run_jobs_control(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_metrics(args: argparse.Namespace, ctx: Context) -> int:
     """`metrics`."""
+    from finetune_kit.jobs import FineTuneJob  # noqa: PLC0415 - loaded when the command runs
+
     client: OpenAI = ctx.make_client(args)
     job = FineTuneJob.retrieve(client, args.job, sleep=ctx.sleep, now=ctx.now)
     points = job.metrics()
@@ -332,6 +349,8 @@ def run_metrics(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _summary(job_id: str, points: list[MetricPoint]) -> None:
+    from finetune_kit.report.curves import sparkline  # noqa: PLC0415 - loaded when the command runs
+
     train = [p.train_loss for p in points if p.train_loss is not None]
     valid = [p.valid_loss for p in points if p.valid_loss is not None]
     full = [p for p in points if p.full_valid_loss is not None]

@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import openai
-
 from finetune_kit.cli.chat import add_chat_command
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.data import add_data_commands
@@ -39,7 +37,7 @@ from finetune_kit.cli.reporting import add_report_command
 from finetune_kit.cli.training import add_training_commands
 from finetune_kit.cli.using import add_using_commands
 from finetune_kit.cli.waits import announce_waits
-from finetune_kit.dataset import bundled_dataset  # re-exported: its old home
+from finetune_kit.dataset.bundled import bundled_dataset  # re-exported: its old home
 from finetune_kit.exceptions import FinetuneKitError
 
 if TYPE_CHECKING:
@@ -219,10 +217,14 @@ def _run(argv: Sequence[str] | None, context: Context | None) -> int:
         code: int = args.handler(args, ctx)
     except BrokenPipeError:
         raise  # main() ends quietly
-    except (KeyboardInterrupt, FinetuneKitError, OSError, openai.OpenAIError) as exc:
+    except (KeyboardInterrupt, FinetuneKitError, OSError) as exc:
         message, code = explain(exc)
         print(f"finetune-kit: error: {message}", file=sys.stderr)
     except Exception as exc:
+        if _is_sdk_error(exc):
+            message, code = explain(exc)
+            print(f"finetune-kit: error: {message}", file=sys.stderr)
+            return code
         if os.environ.get("FINETUNE_KIT_DEBUG"):
             raise
         print(
@@ -232,6 +234,12 @@ def _run(argv: Sequence[str] | None, context: Context | None) -> int:
         )
         code = EXIT_INTERNAL
     return code
+
+
+def _is_sdk_error(exc: Exception) -> bool:
+    """Whether `exc` is one of the SDK's errors (never, while no command has loaded the SDK)."""
+    sdk = sys.modules.get("openai")
+    return sdk is not None and isinstance(exc, sdk.OpenAIError)
 
 
 def _demo(args: argparse.Namespace, ctx: Context) -> int:

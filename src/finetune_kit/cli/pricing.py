@@ -8,7 +8,11 @@ Added in 0.2.0.
 
 from __future__ import annotations
 
-from finetune_kit.dataset.report import CostEstimate
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the heavy modules are loaded when a command runs
+    from finetune_kit.dataset.report import CostEstimate
+
 
 __all__ = ["budget_refusal", "price_hint"]
 

@@ -21,17 +21,17 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx2
-import openai
-from openai import AzureOpenAI, DefaultHttpx2Client, OpenAI
-
-from finetune_kit._core.errors import incompatible, is_html
 from finetune_kit.exceptions import ConfigurationError, IncompatibleEndpointError
+
+if TYPE_CHECKING:  # the SDK is loaded when a client is built, not to parse the command line
+    import httpx2
+    from openai import AzureOpenAI, OpenAI
 
 __all__ = [
     "AZURE_API_VERSION",
@@ -122,17 +122,34 @@ def checked_url(value: str, setting: str) -> str:
     return value
 
 
-class _RefusedPageError(IncompatibleEndpointError, openai.OpenAIError):
+@functools.cache
+def _refused_page_error() -> type[IncompatibleEndpointError]:
     """The `IncompatibleEndpointError` of `_refuse_web_pages` on openai 2.x.
 
     openai 2.x retries any exception but its own that sending raises, then wraps it in
     `APIConnectionError` ("cannot reach ..."); as an `OpenAIError` too, this one comes out at
-    once, as it is, the way openai>=3 lets out the plain error.
+    once, as it is, the way openai>=3 lets out the plain error. Made on first use: the SDK is
+    loaded only to talk to a provider.
     """
+    import openai  # noqa: PLC0415
+
+    class _RefusedPageError(IncompatibleEndpointError, openai.OpenAIError):
+        __doc__ = _refused_page_error.__doc__
+
+    return _RefusedPageError
 
 
-_SDK_LETS_ERRORS_OUT = int(openai.__version__.split(".", 1)[0]) >= 3
-"""openai>=3 lets an event hook's own exception out of a call as it is (see `_RefusedPageError`)."""
+_SDK_LETS_ERRORS_OUT: bool | None = None
+"""Whether the SDK lets an event hook's own exception out of a call as it is (openai>=3; see
+`_refused_page_error`); None: ask the SDK when it matters."""
+
+
+def _sdk_lets_errors_out() -> bool:
+    if _SDK_LETS_ERRORS_OUT is not None:
+        return _SDK_LETS_ERRORS_OUT
+    import openai  # noqa: PLC0415
+
+    return int(openai.__version__.split(".", 1)[0]) >= 3
 
 
 def _refuse_web_pages(response: httpx2.Response) -> None:
@@ -141,16 +158,22 @@ def _refuse_web_pages(response: httpx2.Response) -> None:
     5xx pages (a gateway's) are left to the SDK's retries; what comes of them is named the same
     way when the command fails.
     """
+    from finetune_kit._core.errors import incompatible, is_html  # noqa: PLC0415 - loads the SDK
+
     content_type = response.headers.get("content-type")
     if response.status_code < 500 and is_html(content_type, None):
         url = str(response.request.url).split("?", 1)[0]
         error = incompatible(url, status=response.status_code, content_type=content_type)
-        if _SDK_LETS_ERRORS_OUT:
+        if _sdk_lets_errors_out():
             raise error
-        raise _RefusedPageError(str(error), url=url, code=error.code, status_code=error.status_code)
+        raise _refused_page_error()(
+            str(error), url=url, code=error.code, status_code=error.status_code
+        )
 
 
 def _http_client() -> httpx2.Client:
+    from openai import DefaultHttpx2Client  # noqa: PLC0415
+
     return DefaultHttpx2Client(event_hooks={"response": [_refuse_web_pages]})
 
 
@@ -161,6 +184,8 @@ def client_from(args: argparse.Namespace, environ: Mapping[str, str] | None = No
         ConfigurationError: No key, no Azure endpoint, or a URL without its scheme, with what
             to set.
     """
+    from openai import OpenAI  # noqa: PLC0415 - the SDK, loaded when a client is made
+
     env = os.environ if environ is None else environ
     if provider_of(args, env) == "azure":
         return _azure(args, env)
@@ -176,6 +201,8 @@ def client_from(args: argparse.Namespace, environ: Mapping[str, str] | None = No
 
 
 def _azure(args: argparse.Namespace, env: Mapping[str, str]) -> AzureOpenAI:
+    from openai import AzureOpenAI  # noqa: PLC0415
+
     endpoint = _flag(args, "azure_endpoint")
     if endpoint:
         endpoint = checked_url(endpoint, "--azure-endpoint")

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_OK, unanswered
 from finetune_kit.cli.flags import add_compare_flags, add_job_arg, compare_options
-from finetune_kit.compare import Comparison, compare
 from finetune_kit.exceptions import ConfigurationError
-from finetune_kit.jobs import FineTuneJob
-from finetune_kit.report.html import to_html
+
+if TYPE_CHECKING:  # the heavy modules are loaded when a command runs
+    from finetune_kit.compare import Comparison
 
 __all__ = ["add_report_command"]
 
@@ -60,6 +60,10 @@ def add_report_command(sub: argparse._SubParsersAction[Any]) -> None:
 
 def run_report(args: argparse.Namespace, ctx: Context) -> int:
     """`report`."""
+    from finetune_kit.compare import compare  # noqa: PLC0415 - loaded when the command runs
+    from finetune_kit.jobs import FineTuneJob  # noqa: PLC0415 - loaded when the command runs
+    from finetune_kit.report.html import to_html  # noqa: PLC0415 - loaded when the command runs
+
     if args.compare is None and (
         args.base or args.grader or args.regex or args.system or getattr(args, "price", None)
     ):

@@ -19,20 +19,21 @@ import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from finetune_kit._core.poll import PollPolicy
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from finetune_kit.cli.flags import add_interval, add_job_arg, add_training_flags, epochs, positive
 from finetune_kit.cli.pricing import budget_refusal, price_hint
 from finetune_kit.cli.provider import add_provider_flags, describe, provider_of
 from finetune_kit.cli.watching import Display, format_duration
-from finetune_kit.dataset import Dataset
 from finetune_kit.dataset.catalog import Provider, check_model_name
 from finetune_kit.exceptions import ConfigurationError, JobError
-from finetune_kit.jobs import FineTuneJob, served_models
-from finetune_kit.models import TunedModel
+
+if TYPE_CHECKING:  # the heavy modules are loaded when a command runs
+    from finetune_kit.dataset import Dataset
+    from finetune_kit.jobs import FineTuneJob
+    from finetune_kit.models import TunedModel
 
 __all__ = ["add_training_commands", "follow"]
 
@@ -110,6 +111,8 @@ def _metadata(pairs: list[str]) -> dict[str, str] | None:
 
 def _data(args: argparse.Namespace) -> tuple[Dataset, Dataset | Path | None]:
     """The training data, and the validation data: a file, a split of the training file, or none."""
+    from finetune_kit.dataset import Dataset  # noqa: PLC0415 - loaded when the command runs
+
     training = Dataset.from_jsonl(args.file)
     if args.split is None:
         return training, args.validation
@@ -142,6 +145,11 @@ def run_tune(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _tune(args: argparse.Namespace, ctx: Context) -> tuple[int, FineTuneJob | None]:
+    from finetune_kit.jobs import (  # noqa: PLC0415 - loaded when the command runs
+        FineTuneJob,
+        served_models,
+    )
+
     prices = {args.model: args.price} if args.price is not None else None
     n_epochs = epochs(args.n_epochs)
     metadata = _metadata(args.metadata)
@@ -233,6 +241,7 @@ def _tune(args: argparse.Namespace, ctx: Context) -> tuple[int, FineTuneJob | No
 
 def run_watch(args: argparse.Namespace, ctx: Context) -> int:
     """`watch`."""
+    from finetune_kit.jobs import FineTuneJob  # noqa: PLC0415 - loaded when the command runs
 
     def run() -> tuple[int, FineTuneJob]:
         job = FineTuneJob.retrieve(ctx.make_client(args), args.job, sleep=ctx.sleep, now=ctx.now)
@@ -253,6 +262,8 @@ def follow(
     Ctrl-C stops watching, not the job: it prints how to re-attach and cancel (exit 130). A job
     that fails or is cancelled prints why (exit 1).
     """
+    from finetune_kit._core.poll import PollPolicy  # noqa: PLC0415 - loaded when the command runs
+
     policy = PollPolicy.of(poll=interval, timeout=None)
     display = Display(job.id, started_at=job.snapshot.created_at, live=live, out=out)
     try:

@@ -9,20 +9,20 @@ import argparse
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finetune_kit._core.names import parse_model_name
-from finetune_kit.azure import Deployment
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_OK, EXIT_USAGE, unanswered
 from finetune_kit.cli.flags import add_compare_flags, compare_options
 from finetune_kit.cli.provider import add_provider_flags
 from finetune_kit.cli.tables import table
 from finetune_kit.cli.watching import utc
-from finetune_kit.compare import CompareInterrupted, Comparison, compare
 from finetune_kit.dataset.catalog import SHUTDOWN_DATES
 from finetune_kit.exceptions import ConfigurationError, ModelRetirementWarning
-from finetune_kit.models import TunedModel
+
+if TYPE_CHECKING:  # the heavy modules are loaded when a command runs
+    from finetune_kit.compare import Comparison
 
 __all__ = ["add_using_commands"]
 
@@ -112,6 +112,8 @@ def run_models_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_models_show(args: argparse.Namespace, ctx: Context) -> int:
     """`models show`."""
+    from finetune_kit.models import TunedModel  # noqa: PLC0415 - loaded when the command runs
+
     client = ctx.make_client(args)
     model = TunedModel(client, args.model, sleep=ctx.sleep, now=ctx.now)
     info = client.models.retrieve(args.model)  # 404 -> one line, exit 3
@@ -135,6 +137,8 @@ def run_models_show(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_models_delete(args: argparse.Namespace, ctx: Context) -> int:
     """`models delete`."""
+    from finetune_kit.models import TunedModel  # noqa: PLC0415 - loaded when the command runs
+
     client = ctx.make_client(args)
     if not (args.yes or ctx.simulated):
         if not ctx.can_ask():
@@ -151,6 +155,9 @@ def run_models_delete(args: argparse.Namespace, ctx: Context) -> int:
 def run_models_deploy(args: argparse.Namespace, ctx: Context) -> int:
     """`models deploy`."""
     import os  # noqa: PLC0415
+
+    from finetune_kit.azure import Deployment  # noqa: PLC0415 - loaded when the command runs
+    from finetune_kit.models import TunedModel  # noqa: PLC0415 - loaded when the command runs
 
     if args.capacity < 1:
         raise ConfigurationError(f"--capacity must be at least 1, not {args.capacity}")
@@ -175,6 +182,11 @@ def run_models_deploy(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_compare(args: argparse.Namespace, ctx: Context) -> int:
     """`compare`."""
+    from finetune_kit.compare import (  # noqa: PLC0415 - loaded when the command runs
+        CompareInterrupted,
+        compare,
+    )
+
     options = compare_options(args)  # the flags `report --compare` shares
     if not args.prompts.is_file():
         raise ConfigurationError(f"{args.prompts}: no such file")

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from finetune_kit._core.events import MessageEvent, MetricsEvent
-from finetune_kit.report.curves import sparkline
+if TYPE_CHECKING:  # the events' module loads the SDK's types: `watch` has loaded them already
+    from typing import TypeAlias
+
+    from finetune_kit._core.events import MessageEvent, MetricsEvent
+
+    Event: TypeAlias = MessageEvent | MetricsEvent
 
 __all__ = ["Display", "WatchState", "format_duration"]
-
-Event = MessageEvent | MetricsEvent
 
 
 def format_duration(seconds: float) -> str:
@@ -52,6 +54,8 @@ class WatchState:
         """Take one event into account."""
         if self.started_at is None:
             self.started_at = event.created_at
+        from finetune_kit._core.events import MetricsEvent  # noqa: PLC0415
+
         if not isinstance(event, MetricsEvent) or event.step is None:
             return
         self.step, self.total = event.step, event.total_steps or self.total
@@ -81,6 +85,8 @@ class WatchState:
         if self.total:
             parts[0] += f" ({self.step / self.total:.0%})"
         if self.losses:
+            from finetune_kit.report.curves import sparkline  # noqa: PLC0415
+
             parts.append(f"loss {self.losses[-1]:.3f} {sparkline(self.losses, width)}")
         if self.valid_loss is not None:
             parts.append(f"valid {self.valid_loss:.3f}")
@@ -152,6 +158,8 @@ class Display:
         """Show one event (the `on_event` of `FineTuneJob.wait`)."""
         state = self.state
         state.update(event)
+        from finetune_kit._core.events import MessageEvent  # noqa: PLC0415
+
         if isinstance(event, MessageEvent):
             self._print(f"  {state.offset(event)} {event.message}")
             if self._progress is not None and state.step is None:

@@ -63,9 +63,13 @@ _KEYS_BY_ROLE: dict[str, frozenset[str]] = {
     "function": frozenset({"role", "content", "name"}),
 }
 _CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
+# Roles whose {"role", "content"} messages need nothing but a text check (see `_messages`).
+_PLAIN_ROLES = frozenset({"system", "developer", "user", "assistant"})
 _RFT_ROLES = frozenset({"developer", "user", "assistant", "tool"})
 _IMAGE_FORMATS = frozenset({"jpeg", "jpg", "png", "webp"})
 _DETAILS = frozenset({"auto", "low", "high"})
+_MAX_JSON_CACHED = 4_000_000  # bytes of tool definitions cached by `LineChecker._compact`
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _SPECIAL = re.compile(r"<\|[A-Za-z0-9_]{1,64}\|>")
 _DATA_URL = re.compile(r"data:image/([A-Za-z0-9.+-]+);base64,", re.ASCII)
 
@@ -221,6 +225,8 @@ class LineChecker:
         self.legacy_model = legacy_model
         self._line = 0
         self._out: list[Finding] = []
+        self._json_cache: dict[bytes, str] = {}
+        self._json_cached = 0
 
     def add(self, code: str, field: str | None, message: str) -> None:
         """Record a finding on the current line."""
@@ -405,6 +411,21 @@ class LineChecker:
             if not value:
                 return None
         msg = value[0]
+        if type(msg) is dict and len(msg) == 2:  # the fast path of `_messages`
+            content = msg.get("content")
+            if (
+                msg.get("role") == "assistant"
+                and type(content) is str
+                and content
+                and "<|" not in content
+                and not content.isspace()
+            ):
+                plan.messages += 1
+                plan.const += TOKENS_PER_MESSAGE
+                plan.strings.append("assistant")
+                plan.strings.append(content)
+                plan.assistant.append(content)
+                return content
         path = f"{key}[0]"
         if not isinstance(msg, dict) or msg.get("role") != "assistant":
             self.add("dpo_output_invalid", path, f"'{key}' must hold an assistant message")
@@ -502,8 +523,28 @@ class LineChecker:
                         else f"{path}[{i}].parameters",
                         "'parameters' must be a JSON Schema object",
                     )
-            plan.strings.append(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+            plan.strings.append(self._compact(value))
         return names
+
+    def _compact(self, value: list[Any]) -> str:
+        """`value` as compact JSON, cached by its bytes (rows repeat the same tool definitions).
+
+        `pydantic_core.to_json` (the key) is several times faster than `json` (the text that is
+        counted, as before).
+        """
+        try:
+            key = pydantic_core.to_json(value)
+        except ValueError:  # pragma: no cover - parsed JSON always serialises
+            return _compact_json(value)
+        text = self._json_cache.get(key)
+        if text is None:
+            text = _compact_json(value)
+            if self._json_cached > _MAX_JSON_CACHED:
+                self._json_cache.clear()
+                self._json_cached = 0
+            self._json_cache[key] = text
+            self._json_cached += len(key)
+        return text
 
     def _messages(
         self,
@@ -521,7 +562,36 @@ class LineChecker:
             return False
         open_calls: dict[str, str] = {}
         all_dicts = True
+        plain = _PLAIN_ROLES & roles
+        strings = plan.strings
         for i, msg in enumerate(messages):
+            # Fast path: a plain {"role", "content"} message with a text content that holds
+            # nothing to report. Exactly what `_message` does with it, with no field path built.
+            if type(msg) is dict and len(msg) == 2:  # role and content
+                role = msg.get("role")
+                content = msg.get("content")
+                if (
+                    type(role) is str
+                    and role in plain
+                    and type(content) is str
+                    and content
+                    and "<|" not in content
+                    and not content.isspace()
+                ):
+                    plan.messages += 1
+                    plan.const += TOKENS_PER_MESSAGE
+                    strings.append(role)
+                    strings.append(content)
+                    if role == "assistant":
+                        plan.assistant.append(content)
+                    elif role == "user":
+                        plan.has_user = True
+                    else:
+                        plan.has_system = True
+                    if open_calls:
+                        self._unanswered(open_calls)
+                        open_calls = {}
+                    continue
             mpath = f"{path}[{i}]"
             if not isinstance(msg, dict):
                 self.add(
@@ -877,6 +947,9 @@ class LineChecker:
                 )
 
     def _check_assistant(self, messages: list[Any], path: str) -> None:
+        for m in messages:  # the usual case first: an assistant message that is trained
+            if type(m) is dict and m.get("role") == "assistant" and m.get("weight", 1) != 0:
+                return
         assistants = [m for m in messages if isinstance(m, dict) and m.get("role") == "assistant"]
         if not assistants:
             self.add(

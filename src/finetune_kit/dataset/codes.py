@@ -98,6 +98,12 @@ CODES: dict[str, Code] = {
             _W,
             "A model the provider lists but finetune-kit does not know: counts use o200k_base.",
         ),
+        Code(
+            "template_cannot_render",
+            _E,
+            "The open-weights model's chat template can't render the example (a role it "
+            "rejects, tools or tool calls it ignores).",
+        ),
     )
 }
 """All codes by name."""

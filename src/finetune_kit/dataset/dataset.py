@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # the dataset layer never imports the SDK at run time
     from openai import AsyncOpenAI, OpenAI
     from openai.types import FileObject
 
+    from finetune_kit.dataset.hf_tokens import OpenWeights
+
 __all__ = ["Dataset"]
 
 _BOM = b"\xef\xbb\xbf"
@@ -239,13 +241,17 @@ class Dataset:
 
         Args:
             model: The model to train (`ft:` and Azure names resolve to their base). It picks
-                the tokenizer, the training context and the price.
+                the tokenizer, the training context and the price. An open-weights model, a
+                model folder or a hub id `org/name` already in the Hugging Face cache, counts
+                each example with its own chat template, as its trainer sees it (needs the
+                `local` extra; never downloads; counted in this process, whatever `workers`).
             method: `"supervised"`, `"dpo"` or `"reinforcement"`. By default the format is
                 detected from the first 1,000 lines.
             validation: A validation set to check for overlap with this one (leakage).
             n_epochs: Epochs for the estimate, or `"auto"` for the cookbook heuristic.
             prices: USD per 1M training tokens, by model, base or family; overrides the table.
-            workers: Processes for large files (default: the CPUs available; 1 = this process).
+            workers: Processes for large files (default: the CPUs available; 1 = this process;
+                an open-weights model's chat template always counts in this process).
             max_findings: Findings to list; beyond it they are counted in `counts` only.
             provider: `"openai"` or `"azure"`: whose shutdown dates apply (default OpenAI's,
                 unless `model` is spelled Azure's way). Azure's schedule is not published, so
@@ -258,19 +264,25 @@ class Dataset:
             The report: `.ok`, `.errors`, `.warnings`, `.stats`, `.estimate`.
 
         Raises:
-            UnknownModelError: `model` is unknown (the message names the closest known name).
+            UnknownModelError: `model` is unknown (the message names the closest known name),
+                or a hub id that is not in the Hugging Face cache.
             RetiredModelError: `model` (or its base) has shut down (the message names the date
                 and what to train instead).
-            ConfigurationError: A bad `method` or `n_epochs`.
+            ConfigurationError: A bad `method` or `n_epochs`; an open-weights model while
+                transformers is not installed, a folder that holds no model, or a tokenizer
+                without a chat template.
 
-        Added in 0.1.0. `provider`, `known_models` and `now` in 0.2.0.
+        Added in 0.1.0. `provider`, `known_models` and `now` in 0.2.0; open-weights models in
+        0.2.0.
         """
-        require_trainable(
-            model,
-            now=now() if now is not None else None,
-            provider=provider,
-            known_remote=known_models,
-        )
+        weights = _open_weights(model, known_models)
+        if weights is None:
+            require_trainable(
+                model,
+                now=now() if now is not None else None,
+                provider=provider,
+                known_remote=known_models,
+            )
         if n_epochs != "auto" and not (type(n_epochs) is int and 1 <= n_epochs <= 50):
             raise ConfigurationError(
                 f"n_epochs must be 'auto' or an integer from 1 to 50, not {n_epochs!r}"
@@ -282,14 +294,14 @@ class Dataset:
         if self._path is not None and (reason := sniff_file(self._path)) is not None:
             return not_text_report(
                 self.source,
-                settings=settings_for(model, "unknown"),
+                settings=settings_for(model, "unknown", weights),
                 reason=reason,
                 n_epochs=n_epochs,
                 prices=prices,
                 max_findings=max_findings,
             )
         fmt = sniff_format(_head(self._lines(), SNIFF_LINES), method)
-        settings = settings_for(model, "chat" if fmt == "unknown" else fmt)
+        settings = settings_for(model, "chat" if fmt == "unknown" else fmt, weights)
         vkeys = None
         if validation is not None:
             other = (
@@ -499,6 +511,24 @@ class Dataset:
                 f.write(json.dumps(row, ensure_ascii=False, allow_nan=False).encode())
                 f.write(b"\n")
         return out
+
+
+def _open_weights(model: str, known_models: Collection[str] | None) -> OpenWeights | None:
+    """The open-weights model (folder or cached hub id) `model` names, or `None`.
+
+    A hub id that can't be resolved here but that the provider lists (`known_models`) is
+    counted as the provider's own model.
+    """
+    from finetune_kit.dataset.hf_tokens import is_open_weights, open_weights  # noqa: PLC0415
+
+    if not is_open_weights(model):
+        return None
+    try:
+        return open_weights(model)
+    except ConfigurationError:
+        if known_models is not None and model in known_models:
+            return None
+        raise
 
 
 def _head(lines: Generator[bytes, None, None], n: int) -> Iterator[bytes]:

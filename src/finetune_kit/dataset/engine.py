@@ -17,16 +17,17 @@ import itertools
 import multiprocessing
 import os
 import sys
+import tempfile
 import threading
 import zlib
 from array import array
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Generator, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import pydantic_core
 
@@ -50,6 +51,9 @@ from finetune_kit.dataset.report import (
 from finetune_kit.dataset.tokens import TokenCounter
 from finetune_kit.exceptions import DatasetError
 
+if TYPE_CHECKING:  # transformers loads only when an open-weights model is validated
+    from finetune_kit.dataset.hf_tokens import OpenWeights
+
 __all__ = [
     "Method",
     "Settings",
@@ -70,6 +74,7 @@ SNIFF_LINES = 1000
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024
 SERIAL_BATCH_LINES = 20_000
+_READ_BYTES = 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 _VISION_FAMILIES = frozenset({"gpt-4o", "gpt-4.1", "unknown"})
 _LEGACY_FAMILIES = frozenset({"babbage-002", "davinci-002"})
@@ -89,6 +94,15 @@ class Settings:
     encoding: str
     vision_model: bool
     legacy_model: bool = False
+    open_weights: OpenWeights | None = None
+    """An open-weights model: its chat template counts the tokens (`dataset.hf_tokens`)."""
+
+    @property
+    def context(self) -> int | None:
+        """Tokens per training example before truncation (`None`: no limit known)."""
+        if self.open_weights is not None:
+            return self.open_weights.context
+        return model_info(self.model).training_context
 
 
 def example_key(raw: bytes) -> int:
@@ -130,14 +144,21 @@ class TokenizerFailedError(Exception):
 class _LineWorker:
     def __init__(self, settings: Settings) -> None:
         self.checker = LineChecker(settings.fmt, vision_model=settings.vision_model)
-        self.counter = TokenCounter(settings.encoding)
-        self.limit = model_info(settings.model).training_context
+        self.template: Any = None
+        if settings.open_weights is not None:
+            from finetune_kit.dataset.hf_tokens import TemplateCounter  # noqa: PLC0415
 
-    def run(self, lines: Iterable[bytes], *, first: bool) -> ChunkResult:
+            self.template = TemplateCounter(settings.open_weights)
+        else:
+            self.counter = TokenCounter(settings.encoding)
+        self.limit = settings.context
+
+    def run(self, lines: Iterable[bytes], *, first: bool) -> ChunkResult:  # noqa: PLR0915
         res = ChunkResult()
         findings = res.findings
         check = self.checker.check
-        plan_tokens = self.counter.plan_upto
+        template = self.template
+        plan_tokens = self.counter.plan_upto if template is None else None
         limit = self.limit
         from_json = pydantic_core.from_json
         n = 0
@@ -167,15 +188,23 @@ class _LineWorker:
                     continue
             else:
                 res.rows += 1
+            before = len(findings)
             plan = check(obj, n, findings)
             if plan is None:
                 continue
-            try:
-                tokens, assistant, exact = plan_tokens(plan, limit)
-            except (KeyboardInterrupt, SystemExit, GeneratorExit):
-                raise
-            except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException
-                raise TokenizerFailedError(n, f"{type(exc).__name__}: {exc}"[:300]) from None
+            if template is not None:
+                counted = _template_count(template, obj, n, findings, before)
+                if counted is None:
+                    continue
+                tokens, assistant = counted
+                exact = True
+            else:
+                try:
+                    tokens, assistant, exact = plan_tokens(plan, limit)  # type: ignore[misc]
+                except (KeyboardInterrupt, SystemExit, GeneratorExit):
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException
+                    raise TokenizerFailedError(n, f"{type(exc).__name__}: {exc}"[:300]) from None
             if not exact:
                 res.partial.add(n)
             res.ex_line.append(n)
@@ -188,6 +217,28 @@ class _LineWorker:
             res.images += plan.images
         res.lines = n
         return res
+
+
+def _template_count(
+    template: Any, obj: Any, line: int, findings: list[Finding], before: int
+) -> tuple[int, int] | None:
+    """(tokens, trained tokens) of a row by the model's chat template; `None` if not rendered.
+
+    A row the template can't render gets a `template_cannot_render` finding, unless the checks
+    already found an error on it (its data is wrong: the template's complaint would only echo
+    that).
+    """
+    from finetune_kit.dataset.hf_tokens import Rejection  # noqa: PLC0415
+
+    counted = template.count(obj)
+    if isinstance(counted, Rejection):
+        if not any(f.severity == "error" for f in findings[before:]):
+            findings.append(
+                _finding("template_cannot_render", line, counted.field, counted.message)
+            )
+        return None
+    tokens, trained = counted
+    return int(tokens), int(trained)
 
 
 def _finding(code: str, line: int | None, fld: str | None, message: str) -> Finding:
@@ -231,8 +282,20 @@ def _diagnose(raw: bytes, line: int, exc: ValueError, findings: list[Finding]) -
 # --- running ------------------------------------------------------------------------------
 
 
-def settings_for(model: str, fmt: Format) -> Settings:
-    """Settings for checking `fmt` lines for `model`."""
+TEMPLATE_ENCODING = "chat template"
+"""The `encoding` of a report whose tokens an open-weights model's chat template counted."""
+
+
+def settings_for(model: str, fmt: Format, open_weights: OpenWeights | None = None) -> Settings:
+    """Settings for checking `fmt` lines for `model` (an open-weights one: its chat template)."""
+    if open_weights is not None:
+        return Settings(
+            model=model,
+            fmt=fmt,
+            encoding=TEMPLATE_ENCODING,
+            vision_model=False,
+            open_weights=open_weights,
+        )
     info = model_info(model)
     return Settings(
         model=model,
@@ -258,6 +321,109 @@ def sniff_format(lines: Iterable[bytes], method: Method | None) -> Format:
     return detect_format(families)
 
 
+KEYS_IN_MEMORY = 1 << 20
+"""Duplicate keys (16 bytes each with their line) held in memory before they go to a temporary
+file: about 16 MB. Smaller datasets never touch the disk."""
+_KEY_BUCKET_SHIFT = 56  # 256 buckets, by the top 8 bits of a key
+
+
+class _KeyStore:
+    """Every example's duplicate key and line, in memory that does not grow with the file.
+
+    The (key, line) pairs are split by the top 8 bits of the key into 256 buckets, so all the
+    copies of an example land in one bucket, in line order. Past `KEYS_IN_MEMORY` pairs the
+    buckets are appended to an anonymous temporary file (16 bytes per example on disk, nothing
+    per example in memory). At the end each bucket is read back on its own (1/256th of the
+    keys) to find its duplicates, exactly: the same 64-bit keys as `example_key`, and the first
+    line of each is the first copy's line.
+    """
+
+    __slots__ = ("_file", "_keys", "_lines", "_segments", "_spill_at", "buffered", "spilled")
+
+    def __init__(self, spill_at: int | None = None) -> None:
+        self._spill_at = KEYS_IN_MEMORY if spill_at is None else spill_at
+        self._keys = [array("Q") for _ in range(256)]
+        self._lines = [array("q") for _ in range(256)]
+        # Per bucket, (offset, count) of each of its runs in the file, flat: 16 bytes per run.
+        self._segments = [array("q") for _ in range(256)]
+        self._file: IO[bytes] | None = None
+        self.buffered = 0
+        """Pairs in memory."""
+        self.spilled = 0
+        """Pairs in the temporary file."""
+
+    def add(self, keys: array[int], lines: array[int], offset: int) -> None:
+        """Add the keys of a chunk's examples, and their lines (plus `offset`)."""
+        key_to = [a.append for a in self._keys]
+        line_to = [a.append for a in self._lines]
+        shift = _KEY_BUCKET_SHIFT
+        for key, line in zip(keys, lines, strict=True):
+            b = key >> shift
+            key_to[b](key)
+            line_to[b](line + offset)
+        self.buffered += len(keys)
+        if self.buffered >= self._spill_at:
+            self._spill()
+
+    def memory_bytes(self) -> int:
+        """Bytes of the pairs held in memory (the arrays' contents)."""
+        return sum(a.itemsize * len(a) for a in (*self._keys, *self._lines))
+
+    def _spill(self) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="finetune-kit-keys-")  # noqa: SIM115
+        f = self._file
+        f.seek(0, io.SEEK_END)
+        for keys, lines, segments in zip(self._keys, self._lines, self._segments, strict=True):
+            if keys:
+                segments.extend((f.tell(), len(keys)))
+                keys.tofile(f)
+                lines.tofile(f)
+                del keys[:]  # frees the array's memory
+                del lines[:]
+        self.spilled += self.buffered
+        self.buffered = 0
+
+    def _bucket(self, b: int) -> tuple[array[int], array[int]]:
+        keys: array[int] = array("Q")
+        lines: array[int] = array("q")
+        if self._file is not None:
+            runs = self._segments[b]
+            for start, count in zip(runs[::2], runs[1::2], strict=True):
+                self._file.seek(start)
+                keys.fromfile(self._file, count)
+                lines.fromfile(self._file, count)
+        keys.extend(self._keys[b])
+        lines.extend(self._lines[b])
+        return keys, lines
+
+    def duplicates(self) -> Generator[tuple[int, int], None, None]:
+        """(line, line of the first copy) for every later copy of an example, bucket by bucket."""
+        for b in range(256):
+            keys, lines = self._bucket(b)
+            if len(set(keys)) == len(keys):
+                continue
+            first: dict[int, int] = {}
+            for key, line in zip(keys, lines, strict=True):
+                at = first.setdefault(key, line)
+                if at != line:
+                    yield line, at
+
+    def __del__(self) -> None:  # a run that failed half-way: delete the file all the same
+        f = getattr(self, "_file", None)
+        if f is not None:
+            f.close()
+
+    def close(self) -> None:
+        """Drop the pairs and delete the temporary file."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        for a in (*self._keys, *self._lines, *self._segments):
+            del a[:]
+        self.buffered = self.spilled = 0
+
+
 @dataclass(slots=True)
 class _Merged:
     settings: Settings
@@ -266,21 +432,19 @@ class _Merged:
     validation_keys: dict[int, int] | None
     lines: int = 0
     rows: int = 0
-    tokens: array[int] = field(default_factory=lambda: array("q"))
-    assistant: array[int] = field(default_factory=lambda: array("q"))
-    messages: array[int] = field(default_factory=lambda: array("q"))
+    examples: int = 0
+    # Memory that does not grow with the number of examples: the statistics are exact value
+    # counts (token and message counts are small integers, so a Counter holds one entry per
+    # distinct value, not per example), and the duplicate keys go to a `_KeyStore`.
+    tokens: Counter[int] = field(default_factory=Counter)
+    assistant: Counter[int] = field(default_factory=Counter)
+    messages: Counter[int] = field(default_factory=Counter)
     no_system: int = 0
     no_user: int = 0
     images: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
-    # Duplicate detection in bounded memory: a set of 64-bit keys while reading, the keys and
-    # lines of every example in compact arrays, and the first copy of each duplicate found by
-    # one scan at the end (a dict of key -> line would cost ~100 MB per million examples).
-    seen: set[int] = field(default_factory=set)
-    keys: array[int] = field(default_factory=lambda: array("Q"))
-    ex_lines: array[int] = field(default_factory=lambda: array("q"))
-    dup_index: array[int] = field(default_factory=lambda: array("q"))
+    keys: _KeyStore = field(default_factory=_KeyStore)
 
     def add(self, chunk: ChunkResult) -> None:
         offset = self.lines
@@ -288,51 +452,46 @@ class _Merged:
             f if not offset or f.line is None else f.model_copy(update={"line": f.line + offset})
             for f in chunk.findings
         ]
-        extra: list[Finding] = []
-        context = model_info(self.settings.model).training_context
-        keep = extra.append
-        seen = self.seen
+        context = self.settings.context
         vkeys = self.validation_keys
-        base = len(self.keys)
-        for i, rel in enumerate(chunk.ex_line):
-            line = rel + offset
-            key = chunk.keys[i]
-            if key in seen:
-                self.dup_index.append(base + i)
-            else:
-                seen.add(key)
-            self.ex_lines.append(line)
-            if vkeys is not None and key in vkeys:
-                keep(
-                    _finding(
-                        "train_validation_overlap",
-                        line,
-                        None,
-                        f"also line {vkeys[key]} of the validation set: remove it "
-                        "from one of them, or the validation loss is meaningless",
+        overlaps: list[Finding] = []
+        if vkeys:
+            for rel, key in zip(chunk.ex_line, chunk.keys, strict=True):
+                if key in vkeys:
+                    overlaps.append(
+                        _finding(
+                            "train_validation_overlap",
+                            rel + offset,
+                            None,
+                            f"also line {vkeys[key]} of the validation set: remove it "
+                            "from one of them, or the validation loss is meaningless",
+                        )
                     )
-                )
-            tokens = chunk.tokens[i]
-            if context is not None and tokens > context:
-                # Counting stops early on a very long example once it is over the context.
-                size = f"at least {tokens:,}" if rel in chunk.partial else f"{tokens:,}"
-                keep(
-                    _finding(
-                        "example_too_long",
-                        line,
-                        None,
-                        f"{size} tokens, over the {context:,}-token training "
-                        "context of this model: it will be truncated; shorten or "
-                        "split it",
+        too_long: list[Finding] = []
+        if context is not None and chunk.tokens and max(chunk.tokens) > context:
+            for rel, tokens in zip(chunk.ex_line, chunk.tokens, strict=True):
+                if tokens > context:
+                    # Counting stops early on a very long example once it is over the context.
+                    size = f"at least {tokens:,}" if rel in chunk.partial else f"{tokens:,}"
+                    too_long.append(
+                        _finding(
+                            "example_too_long",
+                            rel + offset,
+                            None,
+                            f"{size} tokens, over the {context:,}-token training "
+                            "context of this model: it will be truncated; shorten or "
+                            "split it",
+                        )
                     )
-                )
         # Line order, whatever the chunking: the max_findings cap then keeps the same findings.
-        for f in heapq.merge(shifted, extra, key=lambda f: f.line or 0):
+        # (`heapq.merge` is stable: on one line, the chunk's findings, then overlap, then length.)
+        for f in heapq.merge(shifted, overlaps, too_long, key=lambda f: f.line or 0):
             self._keep(f)
-        self.keys.extend(chunk.keys)
-        self.tokens.extend(chunk.tokens)
-        self.assistant.extend(chunk.assistant)
-        self.messages.extend(chunk.messages)
+        self.keys.add(chunk.keys, chunk.ex_line, offset)
+        self.examples += len(chunk.tokens)
+        self.tokens.update(chunk.tokens)
+        self.assistant.update(chunk.assistant)
+        self.messages.update(chunk.messages)
         self.no_system += chunk.no_system
         self.no_user += chunk.no_user
         self.images += chunk.images
@@ -340,23 +499,32 @@ class _Merged:
         self.lines += chunk.lines
 
     def _duplicates(self) -> None:
-        self.seen = set()
-        if not self.dup_index:
-            return
-        wanted = {self.keys[i] for i in self.dup_index}
-        first: dict[int, int] = {}
-        for i, key in enumerate(self.keys):
-            if key in wanted and key not in first:
-                first[key] = self.ex_lines[i]
-        for i in self.dup_index:
+        """Count every later copy of an example; list the earliest ones that fit the cap."""
+        room = max(self.max_findings - len(self.findings), 0)
+        total = 0
+        # The `room` smallest lines, in a max-heap of (-line, first line): bounded by the cap,
+        # however many copies there are.
+        heap: list[tuple[int, int]] = []
+        try:
+            for line, first in self.keys.duplicates():
+                total += 1
+                if len(heap) < room:
+                    heapq.heappush(heap, (-line, first))
+                elif heap and line < -heap[0][0]:
+                    heapq.heapreplace(heap, (-line, first))
+        finally:
+            self.keys.close()
+        for neg_line, first in sorted(heap, reverse=True):
             self._keep(
                 _finding(
                     "duplicate_example",
-                    self.ex_lines[i],
+                    -neg_line,
                     None,
-                    f"same example as line {first[self.keys[i]]}: remove one copy",
+                    f"same example as line {first}: remove one copy",
                 )
             )
+        if total > len(heap):
+            self.counts["duplicate_example"] += total - len(heap)
 
     def _keep(self, f: Finding) -> None:
         self.counts[f.code] += 1
@@ -368,7 +536,7 @@ class _Merged:
     ) -> ValidationReport:
         s = self.settings
         info = model_info(s.model)
-        if not info.known:
+        if not info.known and s.open_weights is None:
             self._keep(
                 _finding(
                     "unknown_model",
@@ -412,19 +580,23 @@ class _Merged:
                 )
             )
         self._duplicates()
-        context = info.training_context
-        tokens = self.tokens
-        capped = sum(min(t, context) for t in tokens) if context is not None else sum(tokens)
+        context = s.context
+        tokens = self.tokens  # tokens of an example -> number of examples
+        total = sum(t * n for t, n in tokens.items())
+        capped = (
+            sum(min(t, context) * n for t, n in tokens.items()) if context is not None else total
+        )
+        over = sum(n for t, n in tokens.items() if t > context) if context is not None else 0
         ordered = sorted(self.findings, key=lambda f: -1 if f.line is None else f.line)
         stats = DatasetStats(
             rows=self.rows,
-            examples=len(tokens),
-            messages_per_example=Distribution.of(self.messages),
-            tokens_per_example=Distribution.of(tokens),
-            assistant_tokens_per_example=Distribution.of(self.assistant),
-            total_tokens=sum(tokens),
+            examples=self.examples,
+            messages_per_example=Distribution.from_counts(self.messages),
+            tokens_per_example=Distribution.from_counts(tokens),
+            assistant_tokens_per_example=Distribution.from_counts(self.assistant),
+            total_tokens=total,
             training_context=context,
-            examples_over_context=sum(t > context for t in tokens) if context is not None else 0,
+            examples_over_context=over,
             examples_without_system=self.no_system,
             examples_without_user=self.no_user,
             images=self.images,
@@ -442,7 +614,7 @@ class _Merged:
             estimate=estimate_cost(
                 model=s.model,
                 fmt=s.fmt,
-                examples=len(tokens),
+                examples=self.examples,
                 tokens_per_epoch=capped,
                 n_epochs=n_epochs,
                 prices=prices,
@@ -510,8 +682,23 @@ def iter_file_lines(path: Path) -> Generator[bytes, None, None]:
         yield from _iter_gzip_lines(path)
         return
     with path.open("rb") as f:
-        for raw in f:
-            yield raw[:-1] if raw.endswith(b"\n") else raw
+        # In blocks, split in C: a line at a time costs a copy and a generator step per line.
+        head: list[bytes] = []  # the start of a line that goes on in the next block
+        while block := f.read(_READ_BYTES):
+            if b"\n" not in block:
+                head.append(block)
+                continue
+            lines = block.split(b"\n")
+            if head:
+                head.append(lines[0])
+                lines[0] = b"".join(head)
+                head = []
+            rest = lines.pop()
+            if rest:
+                head.append(rest)
+            yield from lines
+        if head:
+            yield b"".join(head)
 
 
 def _iter_gzip_lines(path: Path) -> Generator[bytes, None, None]:
@@ -615,7 +802,7 @@ def not_text_report(
             tokens_per_example=empty,
             assistant_tokens_per_example=empty,
             total_tokens=0,
-            training_context=model_info(settings.model).training_context,
+            training_context=settings.context,
             examples_over_context=0,
             examples_without_system=0,
             examples_without_user=0,
@@ -648,10 +835,16 @@ def validate_path(
     Added in 0.1.0.
     """
     size = path.stat().st_size
-    context = _fork_context()
     small = size < min(PARALLEL_MIN_BYTES, chunk_bytes * 2)
     # A gzip stream can't be cut at byte offsets: it is decompressed once, in this process.
-    if workers <= 1 or context is None or small or is_gzip(path):
+    # An open-weights model's chat template counts in this process: its tokenizer (Rust) keeps
+    # threads of its own, which forked workers must not inherit.
+    # A process that has other threads (a notebook kernel, a web app) must not fork, and spawn
+    # would run the user's unguarded __main__ again. A thread pool over chunks was measured
+    # slower than one thread (the checks hold the GIL between short encodes): such a process
+    # validates in this thread.
+    context = None if workers <= 1 or small else _fork_context()
+    if context is None or is_gzip(path) or settings.open_weights is not None:
         return validate_lines(
             iter_file_lines(path),
             source=str(path),
@@ -694,10 +887,13 @@ def _run_chunks(
             executor._adjust_process_count()  # type: ignore[attr-defined] # noqa: SLF001
     failed = True
     try:
-        futures: list[Future[ChunkResult]] = [
+        # A deque, popped as each result is merged: a done future keeps its result, and a list
+        # of them would keep every chunk's per-example arrays until the end (memory).
+        futures: deque[Future[ChunkResult]] = deque(
             executor.submit(_work, (str(path), a, b)) for a, b in bounds
-        ]
-        for (start, end), future in zip(bounds, futures, strict=True):
+        )
+        for start, end in bounds:
+            future = futures.popleft()
             try:
                 chunk = future.result()
             except BrokenProcessPool:
@@ -772,10 +968,14 @@ def _work(job: tuple[str, int, int]) -> ChunkResult:
     path, start, end = job
     if _worker is None:  # pragma: no cover - the executor's initializer always runs first
         raise RuntimeError("worker not initialised")
+    return _check_chunk(_worker, path, start, end)
+
+
+def _check_chunk(worker: _LineWorker, path: str, start: int, end: int) -> ChunkResult:
     with Path(path).open("rb") as f:
         f.seek(start)
         data = f.read(end - start)
     lines = data.split(b"\n")
     if data.endswith(b"\n"):
         lines.pop()
-    return _worker.run(lines, first=start == 0)
+    return worker.run(lines, first=start == 0)

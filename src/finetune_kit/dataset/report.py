@@ -6,7 +6,7 @@ Added in 0.1.0.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
@@ -66,7 +66,19 @@ class Distribution(BaseModel):
 
         Works on value counts, so a million examples take a few kilobytes, not a sorted copy.
         """
-        counts = Counter(values)
+        return cls.from_counts(Counter(values))
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[int, int]) -> Distribution:
+        """Summarise the values that `counts` maps to how often each occurs.
+
+        The same summary as `of()` over the values themselves, exactly, from a mapping whose size
+        is the number of distinct values: e.g. `Distribution.from_counts({1: 3, 10: 1})` is
+        `Distribution.of([1, 1, 1, 10])`. Values counted zero times (or fewer) are left out.
+
+        Added in 0.1.0.
+        """
+        counts = {v: c for v, c in counts.items() if c > 0}
         n = sum(counts.values())
         if not n:
             return cls(min=0, mean=0.0, p50=0.0, p90=0.0, p95=0.0, max=0)

@@ -119,6 +119,7 @@ class TokenCounter:
         self.encoding = encoding
         self._enc = get_encoding(encoding)
         self._encode = self._enc.encode_ordinary
+        self._encode_core = self._enc._core_bpe.encode_ordinary  # noqa: SLF001 - no wrapper frame
         self._atomic = r"\s++$" in ENCODINGS[encoding].pat_str
         self._max_token_bytes = 0
         self._cache: dict[str, int] = {}
@@ -130,7 +131,10 @@ class TokenCounter:
         if n is None:
             if len(text) > _DIRECT_CHARS:
                 return self._count_long(text, None)[0]
-            n = len(self._encode(text))
+            try:
+                n = len(self._encode_core(text))
+            except UnicodeEncodeError:  # a lone surrogate: tiktoken's own fallback
+                n = len(self._encode(text))
             if self._cached_chars > _MAX_CACHED_CHARS:
                 self._cache.clear()
                 self._cached_chars = 0
@@ -187,24 +191,41 @@ class TokenCounter:
         When `exact` is False the example has more than `limit` tokens and both counts are
         lower bounds: counting stopped on a long string once that was certain.
         """
+        cache = self._cache
+        cached = cache.get  # a hit is always a string of at most _DIRECT_CHARS
         count = self.count
         total = plan.const
         exact = True
-        long_counts: dict[int, int] = {}
+        long_counts: dict[int, int] | None = None
         for text in plan.strings:
-            if len(text) <= _DIRECT_CHARS:
-                total += count(text)
-                continue
-            if not exact:
-                continue
-            n, exact = self.count_upto(text, None if limit is None else max(limit - total, 0))
-            long_counts[id(text)] = n
-            total += n
+            n = cached(text)
+            if n is not None:
+                total += n
+            elif (size := len(text)) <= _DIRECT_CHARS:
+                try:  # `count`, inlined
+                    n = len(self._encode_core(text))
+                except UnicodeEncodeError:  # a lone surrogate: tiktoken's own fallback
+                    n = len(self._encode(text))
+                if self._cached_chars > _MAX_CACHED_CHARS:
+                    cache.clear()
+                    self._cached_chars = 0
+                cache[text] = n
+                self._cached_chars += size
+                total += n
+            elif exact:
+                n, exact = self.count_upto(text, None if limit is None else max(limit - total, 0))
+                if long_counts is None:
+                    long_counts = {}
+                long_counts[id(text)] = n
+                total += n
         assistant = 0
         for text in plan.assistant:
-            if len(text) <= _DIRECT_CHARS:
+            n = cached(text)
+            if n is not None:
+                assistant += n
+            elif len(text) <= _DIRECT_CHARS:
                 assistant += count(text)
-            else:
+            elif long_counts is not None:
                 assistant += long_counts.get(id(text), 0)
         return total, assistant, exact
 

@@ -1,13 +1,45 @@
 """Reports: pictures of training (sparkline, SVG, PNG) and self-contained HTML pages.
 
 `sparkline`, `series` and `curves_svg` are pure and need nothing else; `plot_metrics` needs
-matplotlib (`pip install 'finetune-kit[plot]'`), imported only when it draws.
+matplotlib (`pip install 'finetune-kit[plot]'`), imported only when it draws. Each name is
+imported on first use (PEP 562): `finetune_kit.report.curves` does not load `to_html`'s
+`compare` and its SDK.
 
 Added in 0.1.0.
 """
 
-from finetune_kit.report.curves import Series, curves_svg, series, sparkline
-from finetune_kit.report.html import to_html
-from finetune_kit.report.plot import plot_metrics
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from finetune_kit.report.curves import Series, curves_svg, series, sparkline
+    from finetune_kit.report.html import to_html
+    from finetune_kit.report.plot import plot_metrics
 
 __all__ = ["Series", "curves_svg", "plot_metrics", "series", "sparkline", "to_html"]
+
+_HOMES: dict[str, str] = {
+    "Series": "curves",
+    "curves_svg": "curves",
+    "plot_metrics": "plot",
+    "series": "curves",
+    "sparkline": "curves",
+    "to_html": "html",
+}
+"""The submodule each public name lives in: imported from there on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

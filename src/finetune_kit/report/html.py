@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
-from finetune_kit._core.metrics import MetricPoint
 from finetune_kit._io import write_text
-from finetune_kit.compare import Answer, Comparison, ModelSummary, Row
 from finetune_kit.report.curves import Series, _render, series, sparkline
+
+if TYPE_CHECKING:  # compare is above: its Comparison.to_html imports this module
+    from finetune_kit._core.metrics import MetricPoint
+    from finetune_kit.compare import Answer, Comparison, ModelSummary, Row
 
 __all__ = ["to_html"]
 

@@ -20,8 +20,8 @@ Added in 0.1.0.
 from finetune_kit.testing.adapters import clock_of
 from finetune_kit.testing.clock import Clock, ScaledClock, VirtualClock
 from finetune_kit.testing.faults import Fault, Faults, JobFault
+from finetune_kit.testing.jobs import Timing
 from finetune_kit.testing.platform import DEFAULT_SHUTDOWN_DATES
-from finetune_kit.testing.records import Timing
 from finetune_kit.testing.server import SimulatorServer
 from finetune_kit.testing.simulator import Simulator
 from finetune_kit.testing.wire import SimRequest, SimResponse

@@ -1,4 +1,4 @@
-"""How simulated models answer chat completions: deterministic, and honest about being fake.
+"""Simulated answering: an `InferenceEngine` that is deterministic, and honest about being fake.
 
 A tuned model answers with the assistant reply of the training example whose last user message
 is closest to the prompt's (word overlap), so it "speaks in the style it was trained on". A base
@@ -11,13 +11,27 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainedStyle", "answer_base", "answer_tuned", "last_user_text", "stream_events"]
+import pydantic_core
+
+from finetune_kit.dataset.catalog import model_info
+from finetune_kit.dataset.encodings import get_encoding
+from finetune_kit.dataset.tokens import TokenCounter
+from finetune_kit.platform.engine import Choice, Completion, Piece, ServedModel
+
+__all__ = [
+    "SimulatedInferenceEngine",
+    "TrainedStyle",
+    "answer_base",
+    "answer_tuned",
+    "last_user_text",
+    "token_pieces",
+]
 
 _WORD = re.compile(r"[A-Za-z0-9']+")
 
@@ -115,44 +129,111 @@ def answer_base(model: str, messages: list[Any], variant: int = 0) -> str:
     )
 
 
-def stream_events(
-    completion: dict[str, Any], pieces: Callable[[str], list[str]], *, include_usage: bool
-) -> bytes:
-    """A `ChatCompletion` JSON as the server-sent events of its stream (`stream: true`).
+def token_pieces(encoding: Any, text: str) -> list[str]:
+    """`text` cut at token boundaries (a piece per token; bytes of one character kept together)."""
+    pieces: list[str] = []
+    pending = b""
+    for token in encoding.encode_ordinary(text):
+        pending += encoding.decode_single_token_bytes(token)
+        try:
+            pieces.append(pending.decode("utf-8"))
+        except UnicodeDecodeError:
+            continue  # a character split across tokens: wait for its other bytes
+        pending = b""
+    if pending:
+        pieces.append(pending.decode("utf-8", errors="replace"))
+    return pieces
 
-    Each choice streams as the API does: a first chunk with the role, one chunk per piece of
-    content (`pieces` splits it, one token each), a chunk with the finish reason; choices are
-    interleaved. With `include_usage`, every chunk carries `"usage": null` and a last chunk with
-    no choices carries the usage. Then `data: [DONE]`.
+
+class SimulatedInferenceEngine:
+    """Simulated answers: `answer_tuned` for a tuned model, `answer_base` for a base model.
+
+    Tokens are counted with the model's tiktoken encoding (the prompt framed as the API counts
+    it); `max_tokens` cuts an answer (`length`).
+
+    Args:
+        training_data: The training file's bytes of the job that made a tuned model (the
+            simulator looks it up in its store); None when there is none.
+
+    Added in 0.1.0.
     """
-    head = {
-        "id": completion["id"],
-        "object": "chat.completion.chunk",
-        "created": completion["created"],
-        "model": completion["model"],
-        "service_tier": completion.get("service_tier"),
-        "system_fingerprint": completion.get("system_fingerprint"),
-    }
-    if include_usage:
-        head["usage"] = None
 
-    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {**head, "choices": [choice]}
+    def __init__(self, training_data: Callable[[ServedModel], bytes | None]) -> None:
+        self._training_data = training_data
+        self._counters: dict[str, TokenCounter] = {}
+        self.styles: dict[Path, TrainedStyle] = {}
+        """What each tuned model (or checkpoint) learnt, by adapter path, once asked."""
 
-    choices = completion["choices"]
-    split = [pieces(c["message"]["content"] or "") for c in choices]
-    chunks = [
-        chunk(c["index"], {"role": "assistant", "content": "", "refusal": None}) for c in choices
-    ]
-    for step in range(max((len(p) for p in split), default=0)):
-        chunks += [
-            chunk(c["index"], {"content": parts[step]})
-            for c, parts in zip(choices, split, strict=True)
-            if step < len(parts)
-        ]
-    chunks += [chunk(c["index"], {}, c["finish_reason"]) for c in choices]
-    if include_usage:
-        chunks.append({**head, "choices": [], "usage": completion["usage"]})
-    lines = [f"data: {json.dumps(c)}\n\n" for c in chunks]
-    return ("".join(lines) + "data: [DONE]\n\n").encode()
+    def counter(self, model: str) -> TokenCounter:
+        """A token counter for `model`'s tokenizer (shared per encoding)."""
+        encoding = model_info(model).encoding
+        counter = self._counters.get(encoding)
+        if counter is None:
+            counter = self._counters[encoding] = TokenCounter(encoding)
+        return counter
+
+    def complete(
+        self, model: ServedModel, messages: list[Any], params: dict[str, Any]
+    ) -> Completion:
+        """`params["n"]` answers, cut at `max_completion_tokens` / `max_tokens`."""
+        n = int(params.get("n") or 1)
+        if model.adapter is not None:
+            style = self._style(model)
+            texts = [answer_tuned(style, messages, i) for i in range(n)]
+        else:
+            texts = [answer_base(model.name, messages, i) for i in range(n)]
+        counter = self.counter(model.name)
+        limit = params.get("max_completion_tokens") or params.get("max_tokens")
+        choices: list[Choice] = []
+        for text in texts:
+            tokens = counter.count(text)
+            if isinstance(limit, int) and limit > 0 and tokens > limit:
+                encoding = get_encoding(counter.encoding)
+                cut = encoding.decode(encoding.encode_ordinary(text)[:limit])
+                choices.append(Choice(cut, "length", limit))
+            else:
+                choices.append(Choice(text, "stop", tokens))
+        return Completion(choices, _prompt_tokens(counter, messages))
+
+    def stream(
+        self, model: ServedModel, messages: list[Any], params: dict[str, Any]
+    ) -> Iterator[Piece | Completion]:
+        """`complete`, then each choice cut into its tokens (choices interleaved)."""
+        completion = self.complete(model, messages, params)
+        encoding = get_encoding(self.counter(model.name).encoding)
+        split = [token_pieces(encoding, choice.text) for choice in completion.choices]
+        for step in range(max((len(p) for p in split), default=0)):
+            for index, parts in enumerate(split):
+                if step < len(parts):
+                    yield Piece(index, parts[step])
+        yield completion
+
+    def _style(self, model: ServedModel) -> TrainedStyle:
+        key = model.adapter or Path(model.name)
+        style = self.styles.get(key)
+        if style is None:
+            rows = []
+            for line in (self._training_data(model) or b"").split(b"\n"):
+                if line.strip():
+                    try:
+                        rows.append(pydantic_core.from_json(line))
+                    except ValueError:
+                        continue
+            style = self.styles[key] = TrainedStyle.from_rows(rows)
+        return style
+
+
+def _prompt_tokens(counter: TokenCounter, messages: list[Any]) -> int:
+    """The prompt's tokens as the API counts them: 3 per message and 3 to prime the reply."""
+    prompt_tokens = 3
+    for msg in messages:
+        prompt_tokens += 3
+        if isinstance(msg, dict):
+            for key, value in msg.items():
+                if isinstance(value, str):
+                    prompt_tokens += counter.count(value) + (1 if key == "name" else 0)
+                elif key == "content" and isinstance(value, list):
+                    prompt_tokens += sum(
+                        counter.count(str(p.get("text", ""))) for p in value if isinstance(p, dict)
+                    )
+    return prompt_tokens

@@ -3,6 +3,8 @@
 A clock gives `now()` in Unix seconds (float) and `sleep()` / `asleep()`. Pass `clock.sleep` to
 code that would otherwise sleep for real, and a test of a 2-hour job takes milliseconds.
 
+`Clock`, the protocol, is the platform's (`finetune_kit.platform.clock`).
+
 Added in 0.1.0.
 """
 
@@ -10,34 +12,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
 
 import anyio
 import anyio.lowlevel
+
+from finetune_kit.platform.clock import Clock
 
 __all__ = ["Clock", "ScaledClock", "VirtualClock"]
 
 DEFAULT_START = 1_793_491_200.0
 """2026-11-01T00:00:00Z: where virtual time starts unless told otherwise."""
-
-
-class Clock(Protocol):
-    """What the simulator needs from a clock.
-
-    Added in 0.1.0.
-    """
-
-    def now(self) -> float:
-        """Current time, Unix seconds."""
-        ...
-
-    def sleep(self, seconds: float) -> None:
-        """Let `seconds` pass."""
-        ...
-
-    async def asleep(self, seconds: float) -> None:
-        """Let `seconds` pass, without blocking the event loop."""
-        ...
 
 
 class VirtualClock:

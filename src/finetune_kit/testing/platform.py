@@ -5,9 +5,8 @@ Added in 0.1.0.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from finetune_kit.dataset.catalog import SHUTDOWN_DATES
+from finetune_kit.platform.state import day_of
 
 __all__ = ["ALIASES", "DEFAULT_SHUTDOWN_DATES", "WIND_DOWN", "day_of"]
 
@@ -28,8 +27,3 @@ ALIASES: dict[str, str] = {
 
 WIND_DOWN = 1_799_193_600
 """2027-01-06T00:00:00Z: from then on OpenAI accepts no new fine-tuning jobs (Azure still does)."""
-
-
-def day_of(timestamp: float) -> str:
-    """The UTC date of a Unix time, as `YYYY-MM-DD`."""
-    return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).date().isoformat()

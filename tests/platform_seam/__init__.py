@@ -1,0 +1,1 @@
+"""Tests of the platform behind the simulator: its engine seam."""
