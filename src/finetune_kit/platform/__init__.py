@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from finetune_kit.platform.clock import Clock, SystemClock
 from finetune_kit.platform.core import Platform
+from finetune_kit.platform.disk_store import DiskStore, StoreCorruptError
 from finetune_kit.platform.engine import (
     Cancelled,
     CheckpointSaved,
@@ -42,6 +43,7 @@ __all__ = [
     "Choice",
     "Clock",
     "Completion",
+    "DiskStore",
     "EngineEvent",
     "Failed",
     "Fault",
@@ -60,6 +62,7 @@ __all__ = [
     "ServedModel",
     "Started",
     "Store",
+    "StoreCorruptError",
     "Succeeded",
     "SystemClock",
     "Timing",

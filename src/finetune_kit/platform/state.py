@@ -18,7 +18,7 @@ from typing import Any
 from finetune_kit.platform.clock import Clock
 from finetune_kit.platform.engine import InferenceEngine, ServedModel, TrainingEngine, TrainingJob
 from finetune_kit.platform.faults import Faults
-from finetune_kit.platform.jobs import JobRecord
+from finetune_kit.platform.jobs import TERMINAL, JobRecord
 from finetune_kit.platform.lifecycle import advance
 from finetune_kit.platform.records import (
     BatchRecord,
@@ -99,6 +99,7 @@ class PlatformState:
         self.log: list[tuple[str, str, int]] = []
         """(method, route, status) of every request, in order."""
         self._lock = threading.RLock()
+        self.fail_interrupted_jobs()
 
     # --- the store --------------------------------------------------------------------------
 
@@ -130,8 +131,17 @@ class PlatformState:
     # --- ids and time -----------------------------------------------------------------------
 
     def new_id(self, prefix: str, size: int = 24) -> str:
-        """A fresh id such as `file-<24 hex>` (deterministic for a seed)."""
-        return f"{prefix}{self.rng.getrandbits(size * 4):0{size}x}"
+        """A fresh id such as `file-<24 hex>` (deterministic for a seed).
+
+        Never one the store already holds: a platform reopening a store with the same seed
+        draws the same ids again, and skips those taken.
+        """
+        while True:
+            candidate = f"{prefix}{self.rng.getrandbits(size * 4):0{size}x}"
+            if not any(candidate in ids for ids in (self.files, self.jobs, self.uploads)) and (
+                candidate not in self.batches
+            ):
+                return candidate
 
     def _request_id(self) -> str:
         return f"req_{self._request_ids.getrandbits(128):032x}"
@@ -141,6 +151,36 @@ class PlatformState:
         return self.clock.now()
 
     # --- lookups shared by the routes ---------------------------------------------------------
+
+    def fail_interrupted_jobs(self) -> None:
+        """Fail the jobs a reopened store holds unfinished: the engine that ran them is gone.
+
+        Called when the platform is made. A job that was running or paused fails with code
+        `server_stopped` and "The server stopped while this job was running; its checkpoints
+        are kept: create a new job to train again." (or "...was paused; ..."); one still
+        validating or queued, with "The server stopped before this job started training: create
+        a new job to train again." The failure is dated now (or at the job's last event, if
+        later). A platform that can resume jobs overrides this.
+
+        Added in 0.1.0.
+        """
+        now = self.now()
+        stopped = [job for job in self.jobs.values() if job.status not in TERMINAL]
+        for job in stopped:
+            if job.status in ("running", "paused"):
+                message = (
+                    f"The server stopped while this job was {job.status}; its checkpoints are "
+                    "kept: create a new job to train again."
+                )
+            else:
+                message = (
+                    "The server stopped before this job started training: create a new job to "
+                    "train again."
+                )
+            last = max([job.created_at, *(int(e["created_at"]) for e in job.events)])
+            job.fail(max(now, last), {"code": "server_stopped", "message": message, "param": None})
+        if stopped:
+            self.store.flush()
 
     def deployment_ready(self, name: str) -> bool:
         """Whether the Azure deployment `name` exists and has finished provisioning."""

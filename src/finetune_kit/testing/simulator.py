@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from finetune_kit.platform.engine import ServedModel
     from finetune_kit.platform.jobs import JobRecord
     from finetune_kit.platform.routes import Handler
+    from finetune_kit.platform.store import Store
 
 __all__ = ["Simulator"]
 
@@ -62,6 +63,9 @@ class Simulator(Platform):
         organization: The organisation id on jobs (its slug goes into model names).
         shutdown_dates: Base models and their shutdown dates (default: the published ones).
         poll_after_ms: When set, job retrievals carry `openai-poll-after-ms` with this value.
+        store: Where files, jobs and models are kept: in memory by default; a
+            `finetune_kit.platform.DiskStore(folder)` keeps them in a folder, and a simulator
+            made later over the same folder finds them (jobs it left unfinished are failed).
 
     Added in 0.1.0.
     """
@@ -80,6 +84,7 @@ class Simulator(Platform):
         organization: str = "org-finetune-kit-sim",
         shutdown_dates: dict[str, str | None] | None = None,
         poll_after_ms: int | None = None,
+        store: Store | None = None,
     ) -> None:
         self.timing: Timing = timing or Timing()
         super().__init__(
@@ -88,6 +93,7 @@ class Simulator(Platform):
             inference=SimulatedInferenceEngine(self._training_data),
             base_models=DEFAULT_SHUTDOWN_DATES if shutdown_dates is None else shutdown_dates,
             timing=self.timing,
+            store=store,
             seed=seed,
             organization=organization,
             org_slug=ORG_SLUG,
