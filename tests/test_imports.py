@@ -285,6 +285,7 @@ COMMANDS = [
     "events",
     "files",
     "jobs",
+    "local",
     "metrics",
     "models",
     "report",

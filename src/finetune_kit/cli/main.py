@@ -32,6 +32,7 @@ from finetune_kit.cli.errors import (
 from finetune_kit.cli.files import add_file_commands
 from finetune_kit.cli.flags import DEMO_MODEL
 from finetune_kit.cli.jobs import add_job_commands
+from finetune_kit.cli.local import add_local_commands
 from finetune_kit.cli.provider import add_provider_flags
 from finetune_kit.cli.reporting import add_report_command
 from finetune_kit.cli.training import add_training_commands
@@ -158,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
     serve.set_defaults(handler=_sim_serve)
+    add_local_commands(sub)
     return parser
 
 

@@ -9,13 +9,16 @@ Added in 0.1.0.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
 from finetune_kit.dataset.engine import settings_for, sniff_format, validate_lines
 from finetune_kit.platform.jobs import JobRecord
 from finetune_kit.platform.records import FileRecord
+
+if TYPE_CHECKING:
+    from finetune_kit.dataset.hf_tokens import OpenWeights
 
 __all__ = ["check_file", "validate_job_files"]
 
@@ -36,9 +39,13 @@ def check_file(content: bytes, purpose: str, filename: str) -> str | None:
 
 
 def validate_job_files(
-    files: Mapping[str, FileRecord], job: JobRecord
+    files: Mapping[str, FileRecord], job: JobRecord, *, open_weights: OpenWeights | None = None
 ) -> tuple[int, int] | dict[str, Any]:
-    """Validate a job's files with `Dataset.validate`'s checks, as the server would."""
+    """Validate a job's files with `Dataset.validate`'s checks, as the server would.
+
+    `open_weights`: count tokens with that model's chat template (a local platform's base
+    model) instead of the job's model in the catalog of hosted models.
+    """
     if job.fault is not None and job.fault.kind == "invalid_file":
         return {
             "code": job.fault.code or "invalid_training_file",
@@ -68,7 +75,7 @@ def validate_job_files(
             lines.pop()
         fmt = sniff_format(lines[:1000], fmt_method)  # type: ignore[arg-type]
         report = validate_lines(
-            lines, source=record.filename, settings=settings_for(job.model, fmt)
+            lines, source=record.filename, settings=settings_for(job.model, fmt, open_weights)
         )
         if not report.ok:
             first = report.errors[0]

@@ -1,0 +1,115 @@
+"""`finetune-kit local serve`: the fine-tuning API on this machine's hardware, over HTTP.
+
+torch and the rest of the `local` extra load only when the command runs, never for `--help`.
+
+Added in 0.2.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finetune_kit.cli.context import Context
+from finetune_kit.cli.errors import EXIT_OK
+from finetune_kit.exceptions import FinetuneKitError
+
+if TYPE_CHECKING:
+    from finetune_kit.platform.server import PlatformServer
+
+__all__ = ["add_local_commands", "local_server"]
+
+LOCAL_HOST, LOCAL_PORT = "127.0.0.1", 8000
+DEFAULT_ROOT = "finetune-kit-local"
+
+
+def add_local_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    """Register `local serve`."""
+    local = sub.add_parser("local", help="fine-tune and serve open-weights models on this machine")
+    local_sub = local.add_subparsers(dest="local_command", required=True, metavar="SUBCOMMAND")
+    serve = local_sub.add_parser(
+        "serve",
+        help="serve the fine-tuning API over HTTP, training with TRL on this machine",
+        description="Serve the fine-tuning API (files, fine_tuning.jobs, models, "
+        "chat.completions) over HTTP until Ctrl-C, training and answering with open-weights "
+        "models on this machine (needs the `local` extra). Point any OpenAI client at it with "
+        "OPENAI_BASE_URL=<the printed URL> and any OPENAI_API_KEY.",
+    )
+    serve.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="NAME=ID_OR_PATH",
+        help="a base model served as NAME: a Hugging Face hub id or a model folder (repeatable)",
+    )
+    serve.add_argument(
+        "--host",
+        default=LOCAL_HOST,
+        help=f"address to listen on (default {LOCAL_HOST}: this machine only)",
+    )
+    serve.add_argument(
+        "--port", default=str(LOCAL_PORT), help=f"TCP port (default {LOCAL_PORT}; 0: a free one)"
+    )
+    serve.add_argument(
+        "--root",
+        default=DEFAULT_ROOT,
+        help=f"folder for uploaded files, checkpoints and adapters (default ./{DEFAULT_ROOT})",
+    )
+    serve.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="default auto"
+    )
+    serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    serve.set_defaults(handler=_local_serve)
+
+
+def _models(specs: list[str]) -> dict[str, str]:
+    models: dict[str, str] = {}
+    for spec in specs:
+        name, sep, where = spec.partition("=")
+        if not sep or not name.strip() or not where.strip():
+            raise FinetuneKitError(
+                f"--model must be NAME=ID_OR_PATH (e.g. tiny=./models/tiny), not {spec!r}"
+            )
+        if name in models:
+            raise FinetuneKitError(f"--model {name} is given twice")
+        models[name.strip()] = where.strip()
+    return models
+
+
+def local_server(args: argparse.Namespace) -> PlatformServer:
+    """The server `local serve` runs, bound to its port but not yet serving."""
+    from finetune_kit.local.platform import LocalPlatform  # noqa: PLC0415 - loads torch lazily
+    from finetune_kit.platform.server import PlatformServer  # noqa: PLC0415
+
+    try:
+        port = int(args.port)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise FinetuneKitError(f"--port must be a number from 0 to 65535, not {args.port!r}")
+    platform = LocalPlatform(models=_models(args.model), root=Path(args.root), device=args.device)
+    try:
+        return PlatformServer(platform, host=args.host, port=port, verbose=args.verbose)
+    except OSError as exc:
+        platform.close()
+        hint = " (try another --port, or --port 0)" if port else ""
+        reason = exc.strerror or str(exc)
+        raise FinetuneKitError(f"cannot listen on {args.host}:{port}: {reason}{hint}") from None
+
+
+def _local_serve(args: argparse.Namespace, ctx: Context) -> int:  # noqa: ARG001
+    server = local_server(args)
+    platform: Any = server.platform
+    try:
+        platform.load_models()  # a folder that is not a causal LM fails here, clearly
+        print(f"finetune-kit local listening on {server.base_url} (OPENAI_BASE_URL)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("finetune-kit local stopped", file=sys.stderr)
+    finally:
+        server.stop()
+        platform.close()
+    return EXIT_OK

@@ -1,0 +1,331 @@
+"""`LocalPlatform`: the fine-tuning API on your own hardware, behind the OpenAI SDK.
+
+```python
+platform = LocalPlatform(models={"tiny": "path/to/model"}, root="finetune-root")
+client = platform.client()              # an openai.OpenAI answered in process
+f = client.files.create(file=open("train.jsonl", "rb"), purpose="fine-tune")
+job = client.fine_tuning.jobs.create(model="tiny", training_file=f.id, suffix="echo")
+# poll client.fine_tuning.jobs.retrieve(job.id) until it succeeds, then chat with
+# job.fine_tuned_model: "ft:tiny:local:echo:<8 hex>"
+platform.close()
+```
+
+It is `finetune_kit.platform.Platform` (the API's routes, wire shapes and job states, the
+same as the simulator's) on the wall clock, with the local engines behind it: TRL in a
+worker process trains (`finetune_kit.local.TrainingEngine`), transformers answers
+(`finetune_kit.local.InferenceEngine`). Jobs' events are taken from the training engine
+whenever a job is looked at (retrieve, list, events, checkpoints).
+
+Added in 0.2.0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finetune_kit.exceptions import ConfigurationError
+from finetune_kit.local import events as local
+from finetune_kit.local.options import TrainOptions
+from finetune_kit.platform import engine as seam
+from finetune_kit.platform.clock import SystemClock
+from finetune_kit.platform.core import Platform
+from finetune_kit.platform.disk_store import DiskStore
+from finetune_kit.platform.records import Timing
+from finetune_kit.platform.validation import validate_job_files
+from finetune_kit.platform.wire import ApiError
+
+if TYPE_CHECKING:
+    from finetune_kit.dataset.hf_tokens import OpenWeights
+    from finetune_kit.local.inference import InferenceEngine
+    from finetune_kit.local.training import TrainingEngine
+    from finetune_kit.platform.jobs import JobRecord
+
+__all__ = ["ORG_SLUG", "LocalPlatform"]
+
+ORG_SLUG = "local"
+"""The organisation slug in tuned models' names: `ft:<base>:local:<suffix>:<id>`."""
+
+
+def _to_platform(event: local.EngineEvent) -> seam.EngineEvent:
+    """A local engine's event as the platform's (same names, same fields)."""
+    if isinstance(event, local.Started):
+        return seam.Started(event.total_steps)
+    if isinstance(event, local.Metrics):
+        return seam.Metrics(
+            event.step,
+            event.train_loss,
+            event.train_mean_token_accuracy,
+            event.valid_loss,
+            event.valid_mean_token_accuracy,
+            event.full_valid_loss,
+            event.full_valid_mean_token_accuracy,
+        )
+    if isinstance(event, local.CheckpointSaved):
+        return seam.CheckpointSaved(event.step, event.path)
+    if isinstance(event, local.Message):
+        return seam.Message(event.level, event.text)
+    if isinstance(event, local.Succeeded):
+        return seam.Succeeded(event.trained_tokens, event.model_path)
+    if isinstance(event, local.Failed):
+        return seam.Failed(event.code, event.message)
+    if isinstance(event, local.Cancelled):
+        return seam.Cancelled()
+    return seam.Paused()
+
+
+class LocalTraining:
+    """The platform's `TrainingEngine` over the local one: names become folders, events convert.
+
+    Added in 0.2.0.
+    """
+
+    def __init__(
+        self, engine: TrainingEngine, locations: Mapping[str, str], options: Mapping[str, Any]
+    ) -> None:
+        self.engine = engine
+        self.locations = dict(locations)
+        self.options = dict(options)
+        self._jobs: dict[str, local.TrainingJob] = {}
+        self._early: dict[str, list[seam.EngineEvent]] = {}
+
+    def submit(self, job: seam.TrainingJob, now: float) -> None:  # noqa: ARG002 - wall clock
+        """Queue `job` on the local engine (a method it can't train fails the job)."""
+        if job.method not in ("supervised", "dpo"):
+            self._early[job.id] = [
+                seam.Failed(
+                    "invalid_method",
+                    f"The local backend trains supervised and dpo jobs, not {job.method}.",
+                )
+            ]
+            return
+        numbers = {
+            k: v
+            for k, v in job.hyperparameters.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        task = local.TrainingJob(
+            id=job.id,
+            model=self.locations[job.model],
+            method=job.method,
+            hyperparameters=numbers,
+            training_file=job.training_file,
+            validation_file=job.validation_file,
+            suffix=job.suffix,
+            seed=job.seed,
+            workdir=job.workdir,
+            options={**self.options, **job.options},
+        )
+        self._jobs[job.id] = task
+        try:
+            self.engine.submit(task)
+        except (RuntimeError, ValueError) as exc:
+            self._early[job.id] = [seam.Failed("training_error", str(exc))]
+
+    def poll(self, job_id: str, now: float) -> list[seam.EngineEvent]:  # noqa: ARG002
+        """The local engine's new events for `job_id`, as the platform's."""
+        early = self._early.pop(job_id, None)
+        if early is not None:
+            return early
+        try:
+            return [_to_platform(e) for e in self.engine.poll(job_id)]
+        except KeyError:
+            return []
+
+    def cancel(self, job_id: str, now: float) -> None:  # noqa: ARG002
+        """Stop `job_id` at its next step."""
+        with contextlib.suppress(KeyError):
+            self.engine.cancel(job_id)
+
+    def pause(self, job_id: str, now: float) -> None:  # noqa: ARG002
+        """Stop `job_id` at its next step, through a checkpoint."""
+        with contextlib.suppress(KeyError):
+            self.engine.pause(job_id)
+
+    def resume(self, job_id: str, now: float) -> None:  # noqa: ARG002
+        """Queue `job_id` again, from its latest checkpoint."""
+        try:
+            self.engine.resume(job_id, self._jobs.get(job_id))
+        except (KeyError, RuntimeError) as exc:
+            self._early[job_id] = [seam.Failed("training_error", str(exc).strip("'\""))]
+
+
+def _chat_params(params: Mapping[str, Any]) -> local.ChatParams:
+    stop = params.get("stop")
+    stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
+    max_tokens = params.get("max_completion_tokens", params.get("max_tokens"))
+    temperature = params.get("temperature")
+    top_p = params.get("top_p")
+    seed = params.get("seed")
+    return local.ChatParams(
+        n=int(params.get("n") or 1),
+        max_tokens=int(max_tokens) if isinstance(max_tokens, int) else None,
+        stop=stops,
+        temperature=1.0 if temperature is None else float(temperature),
+        top_p=1.0 if top_p is None else float(top_p),
+        seed=seed if isinstance(seed, int) else None,
+    )
+
+
+class LocalInference:
+    """The platform's `InferenceEngine` over the local one (served names become folders).
+
+    Added in 0.2.0.
+    """
+
+    def __init__(self, engine: InferenceEngine, locations: Mapping[str, str]) -> None:
+        self.engine = engine
+        self.locations = dict(locations)
+
+    def served(self, model: seam.ServedModel) -> local.ServedModel:
+        """The local engine's view of `model`: its base's folder or hub id, and the adapter."""
+        return local.ServedModel(model.name, self.locations[model.base], model.adapter)
+
+    def complete(
+        self, model: seam.ServedModel, messages: list[Any], params: dict[str, Any]
+    ) -> seam.Completion:
+        """Answer `messages` with `params["n"]` choices."""
+        choices = self.engine.complete(
+            self.served(model), messages, _chat_params(params), tools=params.get("tools")
+        )
+        return seam.Completion(
+            [seam.Choice(c.text, c.finish_reason, c.completion_tokens) for c in choices],
+            choices[0].prompt_tokens if choices else 0,
+        )
+
+    def stream(
+        self, model: seam.ServedModel, messages: list[Any], params: dict[str, Any]
+    ) -> Iterator[seam.Piece | seam.Completion]:
+        """Each choice's pieces as they are generated (one choice after the other), then all."""
+        chat = _chat_params(params)
+        finished: list[local.Choice] = []
+        for index in range(chat.n):
+            for text in self.engine.stream(
+                self.served(model),
+                messages,
+                chat,
+                tools=params.get("tools"),
+                on_finish=finished.append,
+            ):
+                if text:
+                    yield seam.Piece(index, text)
+        yield seam.Completion(
+            [seam.Choice(c.text, c.finish_reason, c.completion_tokens) for c in finished],
+            finished[0].prompt_tokens if finished else 0,
+        )
+
+
+class LocalPlatform(Platform):
+    """The fine-tuning API over open-weights models trained and served on this machine.
+
+    Every route the simulator answers (files, uploads, fine-tuning jobs with events, metrics,
+    checkpoints and results, models, chat completions), in the same wire shapes, on the wall
+    clock. Training runs in a worker process with TRL (LoRA by default), one job at a time;
+    chat answers with transformers in this process.
+
+    Args:
+        models: The base models served, by the name clients use: `{"name": "<hub id or
+            folder>"}`. A hub id must already be in the Hugging Face cache (nothing is
+            downloaded while validating).
+        root: A folder for what the engines read and write: uploaded files, and each job's
+            checkpoints and tuned adapter (`<root>/jobs/<job id>`). Made if missing.
+        device: `"auto"` (a GPU when torch sees one, else the CPU, with one line saying so in
+            the job's events), `"cpu"` or `"cuda"`.
+        options: Local training knobs for every job (`finetune_kit.local.TrainOptions`:
+            `lora_rank`, `max_length`, `full_fine_tuning`, `precision`, ...).
+        max_concurrent_jobs: Jobs that train at once (one worker each); others wait queued.
+        seed: Seeds ids and job seeds.
+
+    Raises:
+        ConfigurationError: No models, or an unknown or badly typed option.
+
+    Call `close()` (or use it as a context manager) to stop the training worker.
+
+    Added in 0.2.0.
+    """
+
+    base_url = "http://local.invalid/v1"
+    api_key = "sk-local"
+
+    def __init__(
+        self,
+        *,
+        models: Mapping[str, str | os.PathLike[str]],
+        root: str | os.PathLike[str],
+        device: str = "auto",
+        options: Mapping[str, Any] | None = None,
+        max_concurrent_jobs: int = 1,
+        seed: int | None = None,
+    ) -> None:
+        from finetune_kit.local.inference import InferenceEngine  # noqa: PLC0415 - lazy torch
+        from finetune_kit.local.training import TrainingEngine  # noqa: PLC0415
+
+        if not models:
+            raise ConfigurationError("LocalPlatform needs at least one model: models={name: id}")
+        self.locations = {name: os.fspath(where) for name, where in models.items()}
+        self.options = dict(options or {})
+        TrainOptions.parse(self.options)  # unknown names and wrong types fail here, not in a job
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._open_weights: dict[str, OpenWeights] = {}
+        self.training_engine = TrainingEngine(
+            device=device, max_concurrent_jobs=max_concurrent_jobs
+        )
+        self.inference_engine = InferenceEngine(device=device)
+        super().__init__(
+            clock=SystemClock(),
+            training=LocalTraining(self.training_engine, self.locations, self.options),
+            inference=LocalInference(self.inference_engine, self.locations),
+            base_models=dict.fromkeys(self.locations),
+            timing=Timing(file_processing=0.0, validating=0.0, queued=0.0),
+            store=DiskStore(self.root),
+            seed=int.from_bytes(os.urandom(8), "big") if seed is None else seed,
+            organization="org-local",
+            org_slug=ORG_SLUG,
+            system_fingerprint="fp_finetune_kit_local",
+        )
+
+    def load_models(self) -> None:
+        """Load every base model now: a clear `ConfigurationError` for one that can't answer."""
+        for name, where in self.locations.items():
+            self.inference_engine.load(local.ServedModel(name, where))
+
+    def resolve_base(self, model: str) -> str | None:
+        """A served base model's name; an unknown one is a 400 listing the served models."""
+        base = super().resolve_base(model)
+        if base is None and not model.startswith("ft:"):
+            served = ", ".join(sorted(self.locations))
+            raise ApiError(
+                400,
+                f"Model {model} is not served here; the base models served are: {served}.",
+                param="model",
+                code="model_not_available",
+            )
+        return base
+
+    def validate_files(self, job: JobRecord) -> tuple[int, int] | dict[str, Any]:
+        """`Dataset.validate`'s checks, tokens counted with the base model's chat template."""
+        weights = self._open_weights.get(job.model)
+        if weights is None:
+            from finetune_kit.dataset.hf_tokens import open_weights  # noqa: PLC0415
+
+            try:
+                weights = open_weights(self.locations[job.model])
+            except (ConfigurationError, LookupError) as exc:
+                return {"code": "invalid_model", "message": str(exc), "param": "model"}
+            self._open_weights[job.model] = weights
+        return validate_job_files(self.files, job, open_weights=weights)
+
+    def close(self) -> None:
+        """Stop the training worker (a running job is paused through a checkpoint)."""
+        self.training_engine.close()
+        self.inference_engine.close()
+
+    def __enter__(self) -> LocalPlatform:  # noqa: PYI034 - Self is 3.11+
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
