@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from finetune_kit.cli.context import Context
 from finetune_kit.cli.errors import EXIT_OK
+from finetune_kit.cli.serving import bound, port_number
 from finetune_kit.exceptions import FinetuneKitError
 
 if TYPE_CHECKING:
@@ -83,20 +84,17 @@ def local_server(args: argparse.Namespace) -> PlatformServer:
     from finetune_kit.local.platform import LocalPlatform  # noqa: PLC0415 - loads torch lazily
     from finetune_kit.platform.server import PlatformServer  # noqa: PLC0415
 
-    try:
-        port = int(args.port)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise FinetuneKitError(f"--port must be a number from 0 to 65535, not {args.port!r}")
+    port = port_number(args.port)
     platform = LocalPlatform(models=_models(args.model), root=Path(args.root), device=args.device)
     try:
-        return PlatformServer(platform, host=args.host, port=port, verbose=args.verbose)
-    except OSError as exc:
+        return bound(
+            lambda: PlatformServer(platform, host=args.host, port=port, verbose=args.verbose),
+            args.host,
+            port,
+        )
+    except FinetuneKitError:
         platform.close()
-        hint = " (try another --port, or --port 0)" if port else ""
-        reason = exc.strerror or str(exc)
-        raise FinetuneKitError(f"cannot listen on {args.host}:{port}: {reason}{hint}") from None
+        raise
 
 
 def _local_serve(args: argparse.Namespace, ctx: Context) -> int:  # noqa: ARG001

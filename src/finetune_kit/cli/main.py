@@ -35,6 +35,7 @@ from finetune_kit.cli.jobs import add_job_commands
 from finetune_kit.cli.local import add_local_commands
 from finetune_kit.cli.provider import add_provider_flags
 from finetune_kit.cli.reporting import add_report_command
+from finetune_kit.cli.serving import bound, port_number
 from finetune_kit.cli.training import add_training_commands
 from finetune_kit.cli.using import add_using_commands
 from finetune_kit.cli.waits import announce_waits
@@ -280,12 +281,7 @@ def _sim_server(args: argparse.Namespace) -> SimulatorServer:
     from finetune_kit.testing import ScaledClock, Simulator, Timing  # noqa: PLC0415 - loads the SDK
     from finetune_kit.testing.server import SimulatorServer  # noqa: PLC0415
 
-    try:
-        port = int(args.port)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise FinetuneKitError(f"--port must be a number from 0 to 65535, not {args.port!r}")
+    port = port_number(args.port)
     sim = Simulator(
         clock=ScaledClock(_positive_float(args.speed, "--speed")),
         timing=Timing(base64_results=args.base64_results),
@@ -298,14 +294,13 @@ def _sim_server(args: argparse.Namespace) -> SimulatorServer:
         raise FinetuneKitError(
             f"--idle-timeout must be a positive number of seconds, not {args.idle_timeout!r}"
         )
-    try:
-        return SimulatorServer(
+    return bound(
+        lambda: SimulatorServer(
             sim, host=args.host, port=port, verbose=args.verbose, idle_timeout=idle_timeout
-        )
-    except OSError as exc:
-        hint = " (try another --port, or --port 0)" if port else ""
-        reason = exc.strerror or str(exc)
-        raise FinetuneKitError(f"cannot listen on {args.host}:{port}: {reason}{hint}") from None
+        ),
+        args.host,
+        port,
+    )
 
 
 def _sim_serve(args: argparse.Namespace, ctx: Context) -> int:  # noqa: ARG001
