@@ -10,16 +10,24 @@ Added in 0.1.0.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx2
 
 from finetune_kit._core.redact import redact
 from finetune_kit.exceptions import ConfigurationError, ProviderError, WaitTimeoutError
 
-__all__ = ["MANAGEMENT_URL", "Deployment", "deploy", "deployment_url", "management_token"]
+__all__ = [
+    "MANAGEMENT_URL",
+    "Deployment",
+    "adeploy",
+    "deploy",
+    "deployment_url",
+    "management_token",
+]
 
 MANAGEMENT_URL = "https://management.azure.com"
 API_VERSION = "2024-10-21"
@@ -91,6 +99,80 @@ def management_token(token: TokenSource) -> str:
     return str(DefaultAzureCredential().get_token(SCOPE).token)
 
 
+class _Plan:
+    """The deployment's requests and waits, free of I/O: the same for `deploy` and `adeploy`."""
+
+    def __init__(
+        self,
+        model_id: str,
+        target: Deployment,
+        *,
+        token: TokenSource,
+        timeout: float,
+        poll: float,
+        api_version: str,
+        base_url: str,
+    ) -> None:
+        self.model_id = model_id
+        self.target = target
+        self.url = deployment_url(target, base=base_url)
+        self.bearer = management_token(token)
+        self.headers = {
+            "authorization": f"Bearer {self.bearer}",
+            "content-type": "application/json",
+        }
+        self.params = {"api-version": api_version}
+        self.timeout = timeout
+        self.poll = poll
+        self.waited = 0.0
+
+    def request(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        """The keyword arguments of `client.request` for `method`."""
+        return {
+            "method": method,
+            "url": self.url,
+            "params": self.params,
+            "headers": self.headers,
+            **kwargs,
+        }
+
+    def create(self) -> dict[str, Any]:
+        """The PUT that creates (or updates) the deployment."""
+        return self.request("PUT", json=deployment_body(self.model_id, self.target))
+
+    def unreachable(self, exc: httpx2.TransportError) -> ProviderError:
+        """The error for a request that got no answer."""
+        return _unreachable(exc, self.url, self.bearer)
+
+    def checked(self, response: httpx2.Response) -> dict[str, Any]:
+        """The resource an answer carries (or `ProviderError`)."""
+        return _checked(response, self.target, self.bearer)
+
+    def next_wait(self, resource: dict[str, Any]) -> float | None:
+        """Seconds to wait before polling again; None: done (`Succeeded`).
+
+        Raises:
+            ProviderError: The deployment ended `Failed` or `Canceled`.
+            WaitTimeoutError: Still not `Succeeded` after `timeout`.
+        """
+        state = _state(resource)
+        if state == "Succeeded":
+            return None
+        if state in ("Failed", "Canceled"):
+            raise ProviderError(
+                f"the deployment {self.target.name} of {self.model_id} ended {state}", code=state
+            )
+        if self.waited >= self.timeout:
+            raise WaitTimeoutError(
+                f"the deployment {self.target.name} was still {state} after {self.waited:,.0f} s",
+                job=None,
+                waited=self.waited,
+            )
+        step = min(self.poll, self.timeout - self.waited)
+        self.waited += step
+        return step
+
+
 def deploy(
     model_id: str,
     target: Deployment,
@@ -116,42 +198,86 @@ def deploy(
 
     Added in 0.1.0.
     """
-    url = deployment_url(target, base=base_url)
-    bearer = management_token(token)
-    headers = {"authorization": f"Bearer {bearer}", "content-type": "application/json"}
-    params = {"api-version": api_version}
+    plan = _Plan(
+        model_id,
+        target,
+        token=token,
+        timeout=timeout,
+        poll=poll,
+        api_version=api_version,
+        base_url=base_url,
+    )
     client = http_client or httpx2.Client(timeout=60.0)
 
-    def call(method: str, **kwargs: Any) -> dict[str, Any]:
+    def call(request: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = client.request(method, url, params=params, headers=headers, **kwargs)
+            response = client.request(**request)
         except httpx2.TransportError as exc:
-            raise _unreachable(exc, url, bearer) from exc
-        return _checked(response, target, bearer)
+            raise plan.unreachable(exc) from exc
+        return plan.checked(response)
 
     try:
-        resource = call("PUT", json=deployment_body(model_id, target))
-        waited = 0.0
-        while wait and _state(resource) != "Succeeded":
-            if _state(resource) in ("Failed", "Canceled"):
-                raise ProviderError(
-                    f"the deployment {target.name} of {model_id} ended {_state(resource)}",
-                    code=_state(resource),
-                )
-            if waited >= timeout:
-                raise WaitTimeoutError(
-                    f"the deployment {target.name} was still {_state(resource)} after {waited:,.0f} s",
-                    job=None,
-                    waited=waited,
-                )
-            step = min(poll, timeout - waited)
+        resource = call(plan.create())
+        while wait and (step := plan.next_wait(resource)) is not None:
             sleep(step)
-            waited += step
-            resource = call("GET")
+            resource = call(plan.request("GET"))
         return resource
     finally:
         if http_client is None:
             client.close()
+
+
+async def adeploy(
+    model_id: str,
+    target: Deployment,
+    *,
+    token: TokenSource = None,
+    wait: bool = True,
+    timeout: float = 1800.0,  # noqa: ASYNC109 - bounds the polling, as in `deploy`
+    poll: float = 15.0,
+    api_version: str = API_VERSION,
+    base_url: str = MANAGEMENT_URL,
+    http_client: httpx2.AsyncClient | None = None,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+) -> dict[str, Any]:
+    """The async twin of `deploy`: the same requests, through an `httpx2.AsyncClient`.
+
+    The token (a string, a callable, or azure-identity's `DefaultAzureCredential`) is read
+    synchronously, once, before the first request.
+
+    Raises:
+        ProviderError: As `deploy`.
+        WaitTimeoutError: Still not `Succeeded` after `timeout`.
+
+    Added in 0.1.0.
+    """
+    plan = _Plan(
+        model_id,
+        target,
+        token=token,
+        timeout=timeout,
+        poll=poll,
+        api_version=api_version,
+        base_url=base_url,
+    )
+    client = http_client or httpx2.AsyncClient(timeout=60.0)
+
+    async def call(request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await client.request(**request)
+        except httpx2.TransportError as exc:
+            raise plan.unreachable(exc) from exc
+        return plan.checked(response)
+
+    try:
+        resource = await call(plan.create())
+        while wait and (step := plan.next_wait(resource)) is not None:
+            await sleep(step)
+            resource = await call(plan.request("GET"))
+        return resource
+    finally:
+        if http_client is None:
+            await client.aclose()
 
 
 def _state(resource: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from finetune_kit._core import ready
 from finetune_kit._core.errors import classify, incompatible
 from finetune_kit._core.names import ModelName, parse_model_name
 from finetune_kit._defaults import asleep_for, now_for, sleep_for
-from finetune_kit.azure import Deployment, TokenSource, deploy
+from finetune_kit.azure import Deployment, TokenSource, adeploy, deploy
 from finetune_kit.dataset.catalog import SHUTDOWN_DATES, base_model
 from finetune_kit.exceptions import ModelRetirementWarning, RateLimitedError
 
@@ -345,14 +345,14 @@ class TunedModel:
             else:
                 return _completion(response, self.client)
 
-    @property
     def shutdown_date(self) -> dt.date | None:
-        """When the model stops serving (looked up once).
+        """When the model stops serving: a method, since the first call asks the Models API.
 
-        The Models API's `shutdown_date`, else the published date of its base. Warns
-        (`ModelRetirementWarning`) when it is 30 days away or less.
+        The Models API's `shutdown_date`, else the published date of its base; looked up once
+        per model, later calls reuse it. Warns (`ModelRetirementWarning`) when it is 30 days
+        away or less, at each call.
 
-        Added in 0.1.0.
+        Added in 0.1.0. Changed: a method (it was a property).
         """
         if not self._looked_up:
             try:
@@ -422,12 +422,15 @@ class AsyncTunedModel:
         self.id = model_id
         self.job = job
         self.name = parse_model_name(model_id)
+        """What the name says: base, organisation, suffix, checkpoint step."""
         self.fresh = fresh
-        """Just made (by its job): a "not found" is waited for at once."""
+        """Just made (by its job, or a deployment): a "not found" is waited for at once."""
         self.on_wait = on_wait
         """Called with the line announcing each wait for the model to be served."""
         self._sleep = sleep or asleep_for(client)
         self._now = now or now_for(client)
+        self._shutdown: str | None = None
+        self._looked_up = False
 
     @classmethod
     def from_checkpoint(
@@ -481,15 +484,18 @@ class AsyncTunedModel:
                 return _completion(response, self.client)
 
     async def shutdown_date(self) -> dt.date | None:
-        """When the model stops serving (see `TunedModel.shutdown_date`); a method here.
+        """When the model stops serving (see `TunedModel.shutdown_date`): looked up once.
 
         Added in 0.1.0.
         """
-        try:
-            date = (await self.client.models.retrieve(self.id)).shutdown_date
-        except openai.APIStatusError:
-            date = None
-        return _checked(self.id, date or _published_date(self.name), self._now())
+        if not self._looked_up:
+            try:
+                self._shutdown = (await self.client.models.retrieve(self.id)).shutdown_date
+            except openai.APIStatusError:
+                self._shutdown = None
+            self._shutdown = self._shutdown or _published_date(self.name)
+            self._looked_up = True
+        return _checked(self.id, self._shutdown, self._now())
 
     async def delete(self) -> bool:
         """Delete the model; return whether it was deleted.
@@ -497,3 +503,24 @@ class AsyncTunedModel:
         Added in 0.1.0.
         """
         return bool((await self.client.models.delete(self.id)).deleted)
+
+    async def deploy(
+        self, target: Deployment, *, token: TokenSource = None, **options: Any
+    ) -> AsyncTunedModel:
+        """Deploy on Azure OpenAI (see `TunedModel.deploy`); return a model bound to it.
+
+        The management API is called through an `httpx2.AsyncClient` (`http_client=` takes
+        one); waits use this model's `sleep`.
+
+        Added in 0.1.0.
+        """
+        await adeploy(self.id, target, token=token, sleep=self._sleep, **options)
+        return AsyncTunedModel(
+            self.client,
+            target.name,
+            job=self.job,
+            sleep=self._sleep,
+            now=self._now,
+            fresh=True,  # a deployment may answer "not found" for a few minutes after it's made
+            on_wait=self.on_wait,
+        )

@@ -30,7 +30,7 @@ from finetune_kit import (
 from finetune_kit._core.errors import classify
 from finetune_kit._core.ready import kind_of
 from finetune_kit._core.redact import MIN_SECRET, error_text, message_of, redact, scrub
-from finetune_kit.azure import Deployment, deploy
+from finetune_kit.azure import Deployment, adeploy, deploy
 from finetune_kit.testing import Simulator
 from finetune_kit.testing.adapters import http_library
 
@@ -313,14 +313,21 @@ async def test_chat_on_a_wrong_path_names_the_url(flavour: str) -> None:
 TARGET = Deployment("sub-1", "rg-ml", "contoso-aoai", "elle-prod")
 
 
-def test_deploy_without_a_network_is_a_provider_error() -> None:
+async def _deploy(flavour: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """`deploy(...)` or its async twin `await adeploy(...)`."""
+    if flavour == "sync":
+        return deploy(*args, **kwargs)
+    return await adeploy(*args, **kwargs)
+
+
+async def test_deploy_without_a_network_is_a_provider_error(flavour: str) -> None:
     """No route to management.azure.com: ProviderError (the transport error as its cause)."""
     with respx.mock(using="httpcore2") as router:
         router.put(url__startswith="https://management.azure.com/").mock(
             side_effect=httpx2.ConnectError("[Errno -3] Temporary failure in name resolution")
         )
         with pytest.raises(ProviderError) as info:
-            deploy(MODEL, TARGET, token="arm-token-123")
+            await _deploy(flavour, MODEL, TARGET, token="arm-token-123")
     assert str(info.value) == (
         "cannot reach https://management.azure.com (connection failed: [Errno -3] Temporary "
         "failure in name resolution): check the network (deploying talks to the Azure "
@@ -329,7 +336,7 @@ def test_deploy_without_a_network_is_a_provider_error() -> None:
     assert isinstance(info.value.__cause__, httpx2.ConnectError)
 
 
-def test_deploy_refusal_never_repeats_the_management_token() -> None:
+async def test_deploy_refusal_never_repeats_the_management_token(flavour: str) -> None:
     """A 401 echoing the bearer token (given as a callable): the message holds `***`."""
     token = "arm-short"
     with respx.mock(using="httpcore2") as router:
@@ -337,18 +344,18 @@ def test_deploy_refusal_never_repeats_the_management_token() -> None:
             401, json={"error": {"code": "InvalidAuthenticationToken", "message": f"bad {token}"}}
         )
         with pytest.raises(ProviderError) as info:
-            deploy(MODEL, TARGET, token=lambda: token)
+            await _deploy(flavour, MODEL, TARGET, token=lambda: token)
     assert str(info.value) == "Azure refused the deployment elle-prod: bad *** (HTTP 401)"
 
 
-def test_deploy_answered_by_a_web_page_is_a_provider_error() -> None:
+async def test_deploy_answered_by_a_web_page_is_a_provider_error(flavour: str) -> None:
     """A 200 HTML page where the management API should be: ProviderError, not a ValueError."""
     with respx.mock(using="httpcore2") as router:
         router.put(url__startswith="https://management.azure.com/").mock(
             return_value=httpx.Response(200, text=HTML, headers={"content-type": "text/html"})
         )
         with pytest.raises(ProviderError) as info:
-            deploy(MODEL, TARGET, token="arm-token-123")
+            await _deploy(flavour, MODEL, TARGET, token="arm-token-123")
     assert str(info.value).endswith(
         "/deployments/elle-prod did not answer like the Azure management API (HTTP 200, text/html)"
     )

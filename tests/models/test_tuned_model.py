@@ -180,6 +180,23 @@ async def test_shutdown_date_warns_when_near(flavour: str) -> None:
     assert date == dt.date(2027, 1, 14)
 
 
+async def test_shutdown_date_is_looked_up_once_per_model(flavour: str) -> None:
+    """`shutdown_date()` asks the Models API at the first call only; later calls reuse the date
+    (and still warn, on the clock of each call)."""
+    sim = Simulator()
+    h = Harness(sim, flavour, _tuned(sim))
+    before = sim.calls["models.retrieve"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dates = [await h.call("shutdown_date") for _ in range(3)]
+    assert dates == [dt.date(2027, 1, 14)] * 3
+    assert sim.calls["models.retrieve"] - before == 1
+    sim.clock.sleep((dt.date(2027, 1, 1) - dt.date(2026, 11, 1)).days * 86400)
+    with pytest.warns(ModelRetirementWarning, match="in 13 day"):
+        assert await h.call("shutdown_date") == dt.date(2027, 1, 14)
+    assert sim.calls["models.retrieve"] - before == 1
+
+
 async def test_shutdown_date_falls_back_to_the_published_table(flavour: str) -> None:
     """A model the Models API doesn't know gets its base's published date."""
     sim = Simulator()

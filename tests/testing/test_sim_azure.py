@@ -12,8 +12,9 @@ from typing import Any
 import httpx2
 import openai
 import pytest
+from openai.types.chat import ChatCompletion
 
-from finetune_kit import ModelNotFoundError, TunedModel
+from finetune_kit import AsyncTunedModel, ModelNotFoundError, TunedModel
 from finetune_kit.azure import Deployment, deployment_url
 from finetune_kit.testing import Simulator, Timing
 from tests.testing._sim_helpers import HELIUM, MODEL, ready_file
@@ -99,15 +100,27 @@ def test_base_models_are_deployed_under_their_own_names() -> None:
     _not_found(err.value, "gpt-9-ultra")
 
 
-def test_tuned_model_deploy_through_the_simulated_management_api() -> None:
-    """`TunedModel.deploy` PUTs, polls until `Succeeded` (60 s), then chats via the deployment."""
+@pytest.mark.anyio
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_tuned_model_deploy_through_the_simulated_management_api(flavour: str) -> None:
+    """`TunedModel.deploy` (and `AsyncTunedModel.deploy`) PUTs, polls until `Succeeded` (60 s),
+    then chats via the deployment."""
     sim = Simulator()
     tuned = _tuned_on_azure(sim)
-    model = TunedModel(sim.azure_client(max_retries=0), tuned, sleep=sim.clock.sleep)
     before = sim.clock.now()
-    with httpx2.Client(transport=sim.transport("httpx2")) as management:
-        deployed = model.deploy(TARGET, token="arm-token", http_client=management)
-    assert deployed.id == "elle-prod"
+    if flavour == "sync":
+        model = TunedModel(sim.azure_client(max_retries=0), tuned, sleep=sim.clock.sleep)
+        with httpx2.Client(transport=sim.transport("httpx2")) as management:
+            deployed: TunedModel | AsyncTunedModel = model.deploy(
+                TARGET, token="arm-token", http_client=management
+            )
+    else:
+        amodel = AsyncTunedModel(
+            sim.async_azure_client(max_retries=0), tuned, sleep=sim.clock.asleep
+        )
+        async with httpx2.AsyncClient(transport=sim.async_transport("httpx2")) as management:
+            deployed = await amodel.deploy(TARGET, token="arm-token", http_client=management)
+    assert (deployed.id, deployed.fresh) == ("elle-prod", True)
     assert sim.clock.now() - before == 60  # 4 polls of 15 s
     assert [route for _, route, _ in sim.log[-5:]] == [
         "deployments.create",
@@ -116,6 +129,8 @@ def test_tuned_model_deploy_through_the_simulated_management_api() -> None:
     assert [status for _, _, status in sim.log[-5:]] == [201, 200, 200, 200, 200]
     assert sim.deployments == {"elle-prod": tuned}
     reply = deployed.chat("Tell me about Helium")
+    if not isinstance(reply, ChatCompletion):
+        reply = await reply
     assert (reply.model, reply.choices[0].message.content) == (tuned, HELIUM)
 
 

@@ -12,17 +12,23 @@ the provider needs). The user's data is graded against its own reference answers
 `contains`); the bundled one's also for its limerick form. The report says what ran where.
 Files the demo makes for itself live in a temporary folder that is removed at the end.
 
-Added in 0.1.0.
+`--local` trains for real on this machine instead (`finetune_kit.local.LocalPlatform`, the
+`local` extra): a small instruct model from the Hugging Face hub by default, asked about first
+with its download size when it is not in the cache, or a model folder (`--base-model`).
+
+Added in 0.1.0. `--local` added in 0.2.0.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,14 +44,23 @@ from finetune_kit.cli.training import follow
 from finetune_kit.cli.watching import format_duration
 from finetune_kit.compare import compare
 from finetune_kit.dataset import Dataset
-from finetune_kit.exceptions import ConfigurationError
+from finetune_kit.exceptions import ConfigurationError, FinetuneKitError
 from finetune_kit.graders import contains, exact, regex
 from finetune_kit.jobs import FineTuneJob
 from finetune_kit.models import TunedModel
 from finetune_kit.report.html import to_html
 from finetune_kit.testing import ScaledClock, Simulator
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["LOCAL_BASE_MODEL", "DemoOptions", "run_demo"]
+
+LOCAL_BASE_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+"""The base model `demo --local` trains by default: small (about 1 GB), instruct-tuned."""
+LOCAL_BATCH_SIZE = 2
+LOCAL_LEARNING_RATE_MULTIPLIER = 10.0
+LOCAL_MAX_TOKENS = 80
+"""The most tokens a local model writes per answer in the comparison (a limerick fits)."""
+LOCAL_INSTALL = "pip install 'finetune-kit[local]'"
+LOCAL_STACK = ("torch", "transformers", "trl", "peft")
 
 HELD_OUT_SHARE = 0.2
 """The share of the user's rows held out of training for the comparison (without validation)."""
@@ -96,6 +111,21 @@ class DemoOptions:
     validation: Path | None = None
     """Validation data (for the valid and full-valid curves, and the prompts compared on);
     None: the bundled dataset's questions reworded, or rows held out of the user's data."""
+    local: bool = False
+    """Train and answer on this machine (`LocalPlatform`, the `local` extra)."""
+    base_model: str = LOCAL_BASE_MODEL
+    """With `local`: a Hugging Face hub id or a model folder."""
+    root: Path | None = None
+    """With `local`: the platform's folder (uploads, checkpoints, the adapter); None: one in
+    the demo's temporary folder, removed at the end."""
+    epochs: int = 3
+    """With `local`: training epochs (batch size 2: 5 steps an epoch on the bundled data)."""
+    download_size: Callable[[str], int | None] | None = None
+    """With `local`: the bytes a hub id downloads (None: unknown); default: the hub's metadata."""
+    download: Callable[[str], str] | None = None
+    """With `local`: download a hub id, return its folder; default: `snapshot_download`."""
+    cached: Callable[[str], str | None] | None = None
+    """With `local`: a hub id's folder in the Hugging Face cache, None if not there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +222,173 @@ def run_demo(
 
     Added in 0.1.0.
     """
+    ctx = context or Context()
     with tempfile.TemporaryDirectory(prefix="finetune-kit-demo-") as folder:
-        return _run(options, Path(folder), out=out, args=args, context=context or Context())
+        if options.local:
+            return _run_local(options, Path(folder), out=out, context=ctx)
+        return _run(options, Path(folder), out=out, args=args, context=ctx)
+
+
+@dataclass(frozen=True, slots=True)
+class _Local:
+    """The local platform the demo runs on."""
+
+    client: OpenAI
+    location: str
+    """The base model's folder, or its hub id (in the cache): what validation counts with."""
+    where: str
+    """What ran where, for the report."""
+    intro: str
+    """What it runs on, said before the job starts."""
+    hyperparameters: dict[str, Any]
+    params: dict[str, Any]
+    """Sent with every chat request: bounded, greedy answers."""
+
+
+def _require_local_stack() -> None:
+    """One clear line when the `local` extra is missing (torch and the rest load only here)."""
+    missing: list[str] = []
+    for name in LOCAL_STACK:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # noqa: PERF203 - four names
+            missing.append(name)
+    if missing:
+        raise ConfigurationError(
+            f"demo --local needs the `local` extra ({', '.join(missing)} not installed): "
+            f"{LOCAL_INSTALL}"
+        )
+
+
+def _cached(model_id: str) -> str | None:
+    """`model_id`'s folder in the Hugging Face cache, None when it is not there (no network)."""
+    from huggingface_hub import snapshot_download  # noqa: PLC0415 - the `local` extra
+
+    try:
+        return str(snapshot_download(model_id, local_files_only=True))
+    except (OSError, ValueError):  # LocalEntryNotFoundError: not in the cache
+        return None
+
+
+def _download_size(model_id: str) -> int | None:
+    """The bytes `model_id`'s files take on the hub (its metadata only), None if unknown."""
+    from huggingface_hub import HfApi  # noqa: PLC0415 - the `local` extra
+
+    try:
+        info = HfApi().model_info(model_id, files_metadata=True)
+    except Exception:  # noqa: BLE001 - offline or refused: the size is only for the question
+        return None
+    total = sum(sibling.size or 0 for sibling in info.siblings or [])
+    return total or None
+
+
+def _download(model_id: str) -> str:
+    """Download `model_id` into the Hugging Face cache; return its folder."""
+    from huggingface_hub import snapshot_download  # noqa: PLC0415 - the `local` extra
+
+    try:
+        return str(snapshot_download(model_id))
+    except Exception as exc:  # noqa: BLE001 - any failure: one line, nothing half-used
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FinetuneKitError(f"could not download {model_id}: {first}") from None
+
+
+def _size(count: int | None) -> str:
+    """`988 MB`, `1.5 GB`; "size unknown" for None."""
+    if count is None:
+        return "size unknown"
+    if count >= 10**9:
+        return f"about {count / 10**9:.1f} GB"
+    return f"about {max(1, round(count / 10**6))} MB"
+
+
+def _local_model(options: DemoOptions, ctx: Context, out: Callable[[str], None]) -> str | None:
+    """The base model's folder or cached hub id; None when the download was declined.
+
+    A folder is used as it is. A hub id not in the Hugging Face cache is downloaded only after
+    a yes (the question says how big it is), or with `--yes`; without a terminal to ask on and
+    without `--yes` it is an error, and nothing is looked up or downloaded.
+    """
+    from finetune_kit.dataset.hf_tokens import is_open_weights  # noqa: PLC0415
+
+    given = options.base_model.strip()
+    path = Path(given).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    if not is_open_weights(given):
+        raise FinetuneKitError(
+            f"--base-model must be a model folder or a Hugging Face hub id (org/name), "
+            f"not {given!r}"
+        )
+    found = (options.cached or _cached)(given)
+    if found is not None:
+        return found
+    if not options.yes and not ctx.can_ask():
+        raise FinetuneKitError(
+            f"{given} is not in the Hugging Face cache and there is no terminal to ask on: "
+            "run with --yes to download it, or give a model folder with --base-model"
+        )
+    size = _size((options.download_size or _download_size)(given))
+    if options.yes:
+        out(f"{given} is not in the Hugging Face cache: downloading it ({size}).")
+    elif not ctx.ask(
+        f"{given} is not in the Hugging Face cache: download it from huggingface.co ({size})? "
+        "[y/N] "
+    ):
+        out(
+            "Nothing was downloaded. Run again and answer y (or pass --yes), or give a model "
+            "folder with --base-model."
+        )
+        return None
+    return (options.download or _download)(given)
+
+
+def _served_name(base_model: str) -> str:
+    """The name the platform serves the base model as: its last path part, safe in `ft:` ids."""
+    last = base_model.strip().rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9._-]", "-", last) or "base"
+
+
+def _run_local(
+    options: DemoOptions, folder: Path, *, out: Callable[[str], None], context: Context
+) -> int:
+    """The demo on a `LocalPlatform`: the base model trained and answering on this machine."""
+    _require_local_stack()
+    if options.epochs < 1:
+        raise FinetuneKitError(f"--epochs must be 1 or more, not {options.epochs}")
+    location = _local_model(options, context, out)
+    if location is None:
+        return 0
+    torch: Any = importlib.import_module("torch")
+    device = "GPU" if torch.cuda.is_available() else "CPU"
+    if device == "CPU":
+        out("no GPU: training on the CPU (minutes, for the bundled dataset)")
+    from finetune_kit.local.platform import LocalPlatform  # noqa: PLC0415 - loads torch
+
+    name = _served_name(options.base_model)
+    epochs = f"{options.epochs} epoch{'s' if options.epochs != 1 else ''}"
+    where = (
+        f"Ran on this machine: {options.base_model} fine-tuned for real (LoRA, TRL) on the "
+        f"{device}, {epochs} of batch {LOCAL_BATCH_SIZE}, answering with transformers; "
+        "nothing left this machine."
+    )
+    with LocalPlatform(models={name: location}, root=options.root or folder / "local") as platform:
+        local = _Local(
+            platform.client(),
+            location,
+            where,
+            intro=f"Running on this machine: {name} ({location}), {epochs} of batch "
+            f"{LOCAL_BATCH_SIZE}.",
+            hyperparameters={
+                "n_epochs": options.epochs,
+                "batch_size": LOCAL_BATCH_SIZE,
+                "learning_rate_multiplier": LOCAL_LEARNING_RATE_MULTIPLIER,
+            },
+            params={"max_tokens": LOCAL_MAX_TOKENS, "temperature": 0},
+        )
+        return _run(
+            replace(options, model=name), folder, out=out, args=None, context=context, local=local
+        )
 
 
 def _run(
@@ -203,11 +398,14 @@ def _run(
     out: Callable[[str], None],
     args: argparse.Namespace | None,
     context: Context,
+    local: _Local | None = None,
 ) -> int:
     ctx = context
+    # Tokens are counted with what the model is: a local one's own tokenizer and template.
+    counted_as = local.location if local else options.model
     out(f"== 1. Prepare the data: {options.dataset.name} for {options.model}")
     report = Dataset.from_jsonl(options.dataset).validate(
-        model=options.model, validation=options.validation
+        model=counted_as, validation=options.validation
     )
     out(str(report))
     if options.validation is not None:
@@ -218,13 +416,21 @@ def _run(
     data = _held_out(options, folder, out)
     if data.training != options.dataset:  # the estimate of what is trained on
         report = Dataset.from_jsonl(data.training).validate(
-            model=options.model, validation=data.validation
+            model=counted_as, validation=data.validation
         )
 
     sim: Simulator | None = None
-    if options.simulator is None and ctx.client is not None:  # tests and docs pass a client
-        client: OpenAI = ctx.client
-        sleep: Callable[[float], None] = ctx.sleep
+    params: dict[str, Any] = {}
+    hyperparameters: dict[str, Any] | None = None
+    client: OpenAI
+    sleep: Callable[[float], None]
+    if local is not None:
+        client, sleep, where = local.client, ctx.sleep, local.where
+        params, hyperparameters = local.params, local.hyperparameters
+        out(f"\n{local.intro}")
+    elif options.simulator is None and ctx.client is not None:  # tests and docs pass a client
+        client = ctx.client
+        sleep = ctx.sleep
         where = f"Ran on the given client ({'a simulator' if ctx.simulated else 'real'})."
         out(f"\nRunning on the given client ({'a simulator' if ctx.simulated else 'real'}).")
     elif _real_provider(options, args):
@@ -254,6 +460,7 @@ def _run(
         validation=data.validation,
         suffix="demo",
         metadata={"created_by": "finetune-kit demo"},
+        hyperparameters=hyperparameters,
         sleep=sleep,
         now=sim.clock.now if sim else ctx.now,
     )
@@ -269,7 +476,7 @@ def _run(
         f"{format_duration(took)} of {'simulated ' if sim or ctx.simulated else ''}training time)"
     )
 
-    return _use(options, data, client, job, tuned, sleep, out, where)
+    return _use(options, data, client, job, tuned, sleep, out, where, params)
 
 
 def _setup(data: _Data) -> tuple[str | None, tuple[tuple[str, str], ...], Mapping[str, Grader]]:
@@ -315,8 +522,12 @@ def _use(  # noqa: PLR0917 - one private step of run_demo
     sleep: Callable[[float], None],
     out: Callable[[str], None],
     where: str,
+    params: Mapping[str, Any],
 ) -> int:
-    """Steps 4 and 5: the curves, the comparison and the report."""
+    """Steps 4 and 5: the curves, the comparison and the report.
+
+    `params` go with every chat request (the local demo's `max_tokens` and greedy decoding).
+    """
     out("\n== 4. The training curves")
     points = job.metrics()
     checkpoints = sorted(c.step_number for c in job.checkpoints())
@@ -336,7 +547,7 @@ def _use(  # noqa: PLR0917 - one private step of run_demo
         (str(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
     )
     has_system = bool(messages) and messages[0].get("role") == "system"
-    reply = tuned.chat(messages, system=None if has_system else system)
+    reply = tuned.chat(messages, system=None if has_system else system, **params)
     out(f"tuned model, {question!r}: {reply.choices[0].message.content}")
     result = compare(
         client,
@@ -349,6 +560,7 @@ def _use(  # noqa: PLR0917 - one private step of run_demo
         # Latency and the deadline in real seconds: at a sped-up simulator's pace a
         # millisecond of work would read as minutes.
         timer=time.perf_counter,
+        **params,
     )
     out("")
     out(result.to_markdown(items=3))

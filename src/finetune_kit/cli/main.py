@@ -113,6 +113,28 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run on the built-in simulator even when an API key is set",
     )
+    demo.add_argument(
+        "--local",
+        action="store_true",
+        help="train for real on this machine (the `local` extra): a small instruct model from "
+        "the Hugging Face hub, downloaded after asking (its size said), or --base-model",
+    )
+    demo.add_argument(
+        "--base-model",
+        default=None,
+        metavar="ID_OR_FOLDER",
+        help="with --local: a hub id or a model folder (default Qwen/Qwen2.5-0.5B-Instruct)",
+    )
+    demo.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="with --local: folder for uploads, checkpoints and the adapter (default: a "
+        "temporary one, removed at the end)",
+    )
+    demo.add_argument(
+        "--epochs", default="3", help="with --local: training epochs (default 3, batch size 2)"
+    )
     add_provider_flags(demo)
     demo.set_defaults(handler=_demo)
 
@@ -260,8 +282,24 @@ def _demo(args: argparse.Namespace, ctx: Context) -> int:
         report=args.report,
         plot=args.plot,
         simulator_only=args.simulator,
+        local=args.local,
+        root=args.root,
+        epochs=_positive_int(args.epochs, "--epochs"),
+        **({"base_model": args.base_model} if args.base_model is not None else {}),
     )
+    if not args.local and (args.base_model is not None or args.root is not None):
+        raise FinetuneKitError("--base-model and --root go with --local")
     return run_demo(options, args=args, context=ctx)
+
+
+def _positive_int(value: str, flag: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise FinetuneKitError(f"{flag} must be a whole number, 1 or more, not {value!r}")
+    return number
 
 
 def _positive_float(value: str, flag: str) -> float:

@@ -119,7 +119,7 @@ def run_models_show(args: argparse.Namespace, ctx: Context) -> int:
     info = client.models.retrieve(args.model)  # 404 -> one line, exit 3
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ModelRetirementWarning)
-        shutdown = model.shutdown_date
+        shutdown = model.shutdown_date()
     name = model.name
     lines = [
         f"model      {info.id}",

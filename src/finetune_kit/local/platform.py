@@ -22,6 +22,7 @@ Added in 0.2.0.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -36,18 +37,83 @@ from finetune_kit.platform.core import Platform
 from finetune_kit.platform.disk_store import DiskStore
 from finetune_kit.platform.records import Timing
 from finetune_kit.platform.validation import validate_job_files
-from finetune_kit.platform.wire import ApiError
+from finetune_kit.platform.wire import ApiError, Request, Response
 
 if TYPE_CHECKING:
     from finetune_kit.dataset.hf_tokens import OpenWeights
     from finetune_kit.local.inference import InferenceEngine
     from finetune_kit.local.training import TrainingEngine
     from finetune_kit.platform.jobs import JobRecord
+    from finetune_kit.platform.routes._base import Context, Handler
+    from finetune_kit.platform.state import PlatformState
 
-__all__ = ["ORG_SLUG", "LocalPlatform"]
+__all__ = ["METADATA_PREFIX", "ORG_SLUG", "LocalPlatform", "job_options"]
 
 ORG_SLUG = "local"
 """The organisation slug in tuned models' names: `ft:<base>:local:<suffix>:<id>`."""
+
+METADATA_PREFIX = "local."
+"""A job's `metadata` keys with this prefix are its local training knobs (`local.lora_rank`)."""
+
+_OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
+
+
+def _knob_value(name: str, text: str) -> Any:
+    """A knob's metadata string as the value `TrainOptions.parse` takes (ValueError if not)."""
+    default = _OPTION_DEFAULTS[name]
+    if name == "lora_targets":
+        names = tuple(part.strip() for part in text.split(","))
+        return "all-linear" if names == ("all-linear",) else names
+    if isinstance(default, bool):
+        if text.strip().lower() not in ("true", "false"):
+            raise ValueError
+        return text.strip().lower() == "true"
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float) or default is None:
+        return float(text)
+    return text.strip()
+
+
+def job_options(metadata: Mapping[str, str] | None) -> dict[str, Any]:
+    """The local training knobs a job's `metadata` carries (`local.<option>` keys), parsed.
+
+    Values are strings, as metadata's are: integers and numbers as written (`"16"`, `"1e-4"`),
+    `"true"` / `"false"`, `lora_targets` as `all-linear` or module names separated by commas.
+    Other metadata keys are the user's and ignored.
+
+    Raises:
+        ApiError: 400 (param `metadata`, code `invalid_value`) naming the first bad key: an
+            unknown option, or a value of the wrong type or out of range.
+
+    Added in 0.2.0.
+    """
+    out: dict[str, Any] = {}
+    for key, text in (metadata or {}).items():
+        if not key.startswith(METADATA_PREFIX):
+            continue
+        name = key[len(METADATA_PREFIX) :]
+        if name not in _OPTION_DEFAULTS:
+            known = ", ".join(METADATA_PREFIX + n for n in sorted(_OPTION_DEFAULTS))
+            raise ApiError(
+                400,
+                f"Invalid 'metadata' key {key}: not a local training option; known: {known}.",
+                param="metadata",
+                code="invalid_value",
+            )
+        try:
+            value = _knob_value(name, text)
+            TrainOptions.parse({name: value})
+        except (ValueError, ConfigurationError) as exc:
+            why = str(exc) if isinstance(exc, ConfigurationError) else f"not a valid {name}"
+            raise ApiError(
+                400,
+                f"Invalid 'metadata' key {key} = {text!r}: {why}.",
+                param="metadata",
+                code="invalid_value",
+            ) from None
+        out[name] = value
+    return out
 
 
 def _to_platform(event: local.EngineEvent) -> seam.EngineEvent:
@@ -82,6 +148,9 @@ class LocalTraining:
 
     Added in 0.2.0.
     """
+
+    queues = True
+    """Jobs wait in the engine's own queue: the platform says `queued` until `Started`."""
 
     def __init__(
         self, engine: TrainingEngine, locations: Mapping[str, str], options: Mapping[str, Any]
@@ -124,6 +193,14 @@ class LocalTraining:
             self.engine.submit(task)
         except (RuntimeError, ValueError) as exc:
             self._early[job.id] = [seam.Failed("training_error", str(exc))]
+
+    def job(self, job_id: str) -> local.TrainingJob:
+        """What the local engine was asked to train for `job_id` (its `options` merged).
+
+        Raises:
+            KeyError: The job was never handed to the engine.
+        """
+        return self._jobs[job_id]
 
     def poll(self, job_id: str, now: float) -> list[seam.EngineEvent]:  # noqa: ARG002
         """The local engine's new events for `job_id`, as the platform's."""
@@ -235,7 +312,9 @@ class LocalPlatform(Platform):
         device: `"auto"` (a GPU when torch sees one, else the CPU, with one line saying so in
             the job's events), `"cpu"` or `"cuda"`.
         options: Local training knobs for every job (`finetune_kit.local.TrainOptions`:
-            `lora_rank`, `max_length`, `full_fine_tuning`, `precision`, ...).
+            `lora_rank`, `max_length`, `full_fine_tuning`, `precision`, ...). A job overrides
+            them through its `metadata`: `{"local.lora_rank": "8"}` (see `job_options`); a
+            bad one is a 400 when the job is created.
         max_concurrent_jobs: Jobs that train at once (one worker each); others wait queued.
         seed: Seeds ids and job seeds.
 
@@ -305,6 +384,27 @@ class LocalPlatform(Platform):
                 code="model_not_available",
             )
         return base
+
+    def _route(self, request: Request) -> tuple[Context, Handler]:
+        ctx, handler = super()._route(request)
+        if ctx.route != "jobs.create":
+            return ctx, handler
+
+        def create(api: PlatformState, req: Request, context: Context) -> Response:
+            body = req.json()
+            metadata = body.get("metadata") if isinstance(body, dict) else None
+            if isinstance(metadata, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+            ):
+                job_options(metadata)  # a bad knob is a 400 now, not a failed job later
+            return handler(api, req, context)
+
+        return ctx, create
+
+    def training_job(self, job: JobRecord) -> seam.TrainingJob:
+        """The platform's `TrainingJob`, with the knobs of the job's `local.*` metadata."""
+        task = super().training_job(job)
+        return dataclasses.replace(task, options={**task.options, **job_options(job.metadata)})
 
     def validate_files(self, job: JobRecord) -> tuple[int, int] | dict[str, Any]:
         """`Dataset.validate`'s checks, tokens counted with the base model's chat template."""

@@ -10,7 +10,9 @@ engine gives the same wire shapes.
 The contract:
 
 Training. When a job leaves `queued` the first time, the platform calls `submit(job, now)`
-with a `TrainingJob` (hyperparameters resolved, no `"auto"`). It then calls
+with a `TrainingJob` (hyperparameters resolved, no `"auto"`); an engine that queues jobs itself
+says so with a class attribute `queues = True`, and the job then stays `queued` until its
+`Started` (see `finetune_kit.platform.lifecycle`). It then calls
 `poll(job_id, now)` whenever the job is looked at, again and again until it returns an empty
 list, and applies each event in order; an engine may return one event or many per call. A job
 starts with `Started` (again after each `resume`), reports `Metrics` per step and

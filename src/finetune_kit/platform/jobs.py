@@ -57,6 +57,8 @@ class JobRecord:
     learning_rate_multiplier: float = 0.0
     # what the engine reported
     submitted: bool = False
+    awaiting_start: bool = False
+    """Handed to an engine that queues (`queues = True`), which has not reported `Started`."""
     total_steps: int = 0
     steps_done: int = 0
     eta: float | None = None

@@ -6,6 +6,11 @@ emitted on the way, each with the time it happened. Validation and queueing are 
 `running` is the engine's, whose events (`finetune_kit.platform.engine`) become the API's events,
 metrics rows, checkpoints and results here, the same for every engine.
 
+An engine with its own queue (a class attribute `queues = True`, as the local engine has) is
+handed the job when the platform's queueing ends, but the job stays `queued` until the engine
+reports `Started`: only then is it `running`, with its "Fine-tuning job started" event. Without
+that attribute (the simulated engine) a job is `running` the moment it is handed over.
+
 Added in 0.1.0.
 """
 
@@ -98,11 +103,18 @@ def advance(job: JobRecord, now: float, host: JobHost) -> None:
             job.status = "queued"
             job.phase_until = at + host.timing.queued
         elif job.status == "queued":
+            if job.awaiting_start:  # in the engine's own queue: running once it says Started
+                _drain(job, now, host)
+                return
             if now < job.phase_until or (job.fault is not None and job.fault.kind == "stuck"):
                 return
             at = job.phase_until
-            job.status = "running"
-            job.event(at, "Fine-tuning job started")
+            queues = bool(getattr(host.training, "queues", False))
+            if queues:
+                job.awaiting_start = True
+            else:
+                job.status = "running"
+                job.event(at, "Fine-tuning job started")
             if job.submitted:
                 host.training.resume(job.id, at)
             else:
@@ -127,6 +139,10 @@ def _drain(job: JobRecord, now: float, host: JobHost) -> None:
 
 def _apply(job: JobRecord, event: EngineEvent, at: float, host: JobHost) -> None:
     if isinstance(event, Started):
+        if job.awaiting_start:
+            job.awaiting_start = False
+            job.status = "running"
+            job.event(at, "Fine-tuning job started")
         job.total_steps = event.total_steps
         job.eta = event.estimated_finish
     elif isinstance(event, Metrics):
@@ -141,8 +157,11 @@ def _apply(job: JobRecord, event: EngineEvent, at: float, host: JobHost) -> None
         job.fail(at, {"code": event.code, "message": event.message, "param": None})
     elif isinstance(event, Cancelled):
         job.cancel(at)
-    elif isinstance(event, Paused) and job.status == "running":
-        job.pause(at)
+    elif isinstance(event, Paused):
+        if job.status == "running":
+            job.pause(at)
+        elif job.awaiting_start:  # the run a resume was asked of stopped only now: ask again
+            host.training.resume(job.id, at)
 
 
 def _metrics(job: JobRecord, event: Metrics, at: float, every: int) -> None:
