@@ -126,9 +126,10 @@ def our_per_example(path: Path) -> tuple[list[int], list[int], list[int]] | None
     """
     try:
         from finetune_kit.dataset import engine  # noqa: PLC0415
+        from finetune_kit.dataset.lines import LineWorker  # noqa: PLC0415
 
         settings = engine.settings_for(MODEL, "chat")
-        worker = engine._LineWorker(settings)  # noqa: SLF001
+        worker = LineWorker(settings)
         res = worker.run(engine.iter_file_lines(path), first=True)
         return list(res.tokens), list(res.assistant), list(res.messages)
     except Exception as exc:  # noqa: BLE001 - any refactor of the internals just skips this
@@ -339,7 +340,7 @@ _CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("pydantic (Finding/report models)", ("pydantic", "BaseModel", "model_")),
     ("checks (checks.py)", ("checks.py",)),
     ("token counter (tokens.py)", ("tokens.py",)),
-    ("engine loop and merge (engine.py)", ("engine.py",)),
+    ("engine loop and merge", ("engine.py", "lines.py", "merge.py")),
     ("file reading", ("readline", "read of", "<method 'read'", "split")),
 ]
 

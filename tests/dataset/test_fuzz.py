@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from finetune_kit.dataset import Dataset, ValidationReport, engine
+from finetune_kit.dataset import Dataset, ValidationReport, parallel
 from finetune_kit.dataset.checks import HEAD_BYTES, not_text_reason
 from finetune_kit.dataset.engine import Method, example_key, settings_for, validate_path
+from finetune_kit.dataset.lines import LineWorker
 from finetune_kit.dataset.report import Format
 
 BOM = b"\xef\xbb\xbf"
@@ -286,7 +287,7 @@ def test_validate_never_crashes_nor_loses_a_line(
     assert 0 <= stats.examples <= stats.rows
 
     # Line-exact invariant: the lines the engine counted, and every other non-blank line errs.
-    worker = engine._LineWorker(settings_for(model, report.format))
+    worker = LineWorker(settings_for(model, report.format))
     counted = set(worker.run(iter(all_lines), first=True).ex_line)
     assert len(counted) == stats.examples
     assert counted <= non_blank
@@ -303,7 +304,7 @@ def _padded(data: bytes, chunk_bytes: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def can_fork() -> None:
-    if engine._fork_context() is None:  # pragma: no cover - depends on the platform
+    if parallel.fork_context() is None:  # pragma: no cover - depends on the platform
         pytest.fail("fork is unavailable (or threads are running): parallel validation is off")
 
 

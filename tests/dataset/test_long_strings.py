@@ -22,9 +22,10 @@ from types import FrameType
 import pytest
 
 from finetune_kit.cli import main
-from finetune_kit.dataset import Dataset, count_tokens, engine, tokens
+from finetune_kit.dataset import Dataset, count_tokens, parallel, tokens
 from finetune_kit.dataset.encodings import get_encoding
 from finetune_kit.dataset.engine import settings_for, validate_path
+from finetune_kit.dataset.lines import LineWorker
 from finetune_kit.dataset.tokens import TokenCounter
 from finetune_kit.exceptions import DatasetError
 
@@ -298,10 +299,10 @@ def test_parallel_worker_failure_ends_the_run_with_an_error(
     message: str,
 ) -> None:
     """A worker that dies or panics: a DatasetError naming the file, not a hang."""
-    if engine._fork_context() is None:  # pragma: no cover - depends on the platform
+    if parallel.fork_context() is None:  # pragma: no cover - depends on the platform
         pytest.fail("fork is unavailable (or threads are running): parallel validation is off")
     path = _write(tmp_path / "train.jsonl", _rows("hello", n=40))
-    owner = engine._LineWorker if target == "run" else TokenCounter
+    owner = LineWorker if target == "run" else TokenCounter
     monkeypatch.setattr(owner, target, replacement)
     with pytest.raises(DatasetError) as info:
         validate_path(
@@ -314,4 +315,4 @@ def test_parallel_worker_failure_ends_the_run_with_an_error(
     assert info.value.source == str(path)
     # The pool is gone with its threads: the next validation in this process may fork again.
     assert threading.active_count() == 1
-    assert engine._fork_context() is not None
+    assert parallel.fork_context() is not None

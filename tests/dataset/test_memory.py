@@ -1,7 +1,7 @@
 """Memory that stays flat in the number of examples, with exact duplicates and statistics.
 
 The merged state of a validation keeps value counts (not per-example arrays) and hands the
-duplicate keys to a store that spills to a temporary file past `engine.KEYS_IN_MEMORY`; these
+duplicate keys to a store that spills to a temporary file past `merge.KEYS_IN_MEMORY`; these
 tests pin that the state does not grow per example and that every duplicate is still named
 exactly, across chunks, workers and spills.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from finetune_kit.dataset import Distribution, engine
+from finetune_kit.dataset import Distribution, engine, merge
 from finetune_kit.dataset.engine import (
     ChunkResult,
     example_key,
@@ -58,16 +58,16 @@ def spills(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     Lines are read 10 at a time in one process, so that both paths spill many times.
     """
-    monkeypatch.setattr(engine, "KEYS_IN_MEMORY", 7)
+    monkeypatch.setattr(merge, "KEYS_IN_MEMORY", 7)
     monkeypatch.setattr(engine, "SERIAL_BATCH_LINES", 10)
     calls: list[int] = []
-    spill = engine._KeyStore._spill
+    spill = merge.KeyStore._spill
 
-    def counted(self: engine._KeyStore) -> None:
+    def counted(self: merge.KeyStore) -> None:
         calls.append(self.buffered)
         spill(self)
 
-    monkeypatch.setattr(engine._KeyStore, "_spill", counted)
+    monkeypatch.setattr(merge.KeyStore, "_spill", counted)
     return calls
 
 
@@ -162,10 +162,10 @@ def test_merged_state_does_not_grow_with_the_examples(monkeypatch: pytest.Monkey
     compact arrays (16 bytes a pair, `array` items: no Python object per example), at most
     `KEYS_IN_MEMORY` of them; the rest are in the temporary file.
     """
-    monkeypatch.setattr(engine, "KEYS_IN_MEMORY", 10_000)
+    monkeypatch.setattr(merge, "KEYS_IN_MEMORY", 10_000)
     rng = random.Random(0)
     chunks = [_chunk(rng, 2_000 * i, 2_000) for i in range(40)]
-    merged = engine._Merged(settings_for(MODEL, "chat"), "mem", 10_000, None)
+    merged = merge.Merged(settings_for(MODEL, "chat"), "mem", 10_000, None)
     store = merged.keys
     tracemalloc.start()
     try:
@@ -196,7 +196,7 @@ def test_statistics_are_exact_from_value_counts() -> None:
     chunk = _chunk(rng, 0, 3_000)
     chunk.tokens[7] = 200_000  # over gpt-4o-mini's 65,536-token training context
     chunk.tokens[9] = 70_000
-    merged = engine._Merged(settings_for(MODEL, "chat"), "stats", 10_000, None)
+    merged = merge.Merged(settings_for(MODEL, "chat"), "stats", 10_000, None)
     merged.add(chunk)
     report = merged.report(1, None)
     tokens = list(chunk.tokens)

@@ -23,7 +23,7 @@ import pytest
 
 from finetune_kit import ConfigurationError, Dataset, Distribution, UnknownModelError
 from finetune_kit.cli import main
-from finetune_kit.dataset import engine
+from finetune_kit.dataset import engine, parallel
 from finetune_kit.dataset.engine import settings_for, validate_path
 from finetune_kit.dataset.hf_tokens import is_open_weights, open_weights
 from tests.local.conftest import CHAT_TEMPLATE, TOOL, require_local_stack
@@ -296,15 +296,16 @@ def test_large_files_are_counted_in_this_process(
         settings=settings_for(str(tiny_model_dir), "chat", open_weights(str(tiny_model_dir))),
         workers=1,
     )
-    monkeypatch.setattr(engine, "_run_chunks", no_fork)
+    monkeypatch.setattr(parallel, "run_forked", no_fork)
+    monkeypatch.setattr(parallel, "run_spawned", no_fork)
     monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 1)
-    parallel = validate_path(
+    four = validate_path(
         path,
         settings=settings_for(str(tiny_model_dir), "chat", open_weights(str(tiny_model_dir))),
         workers=4,
         chunk_bytes=1024,
     )
-    assert parallel == serial
+    assert four == serial
     assert serial.stats.examples == 480
 
 

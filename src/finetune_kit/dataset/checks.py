@@ -2,7 +2,7 @@
 
 `LineChecker.check` examines one parsed line, appends what it finds to a list, and returns a
 `Plan`: the strings whose tokens make up the example and the fixed overhead around them. Counting
-happens elsewhere (`counting.py`), so that validation stays out of the tokenizing loop and each
+happens elsewhere (`tokens.py`), so that validation stays out of the tokenizing loop and each
 distinct string is tokenized once.
 
 Token accounting, per example (the cookbook's formula, extended where it crashes):
@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,15 @@ import pydantic_core
 from finetune_kit.dataset.codes import CODES
 from finetune_kit.dataset.report import Finding, Format
 
-__all__ = ["HEAD_BYTES", "LineChecker", "Plan", "detect_format", "family_of", "not_text_reason"]
+__all__ = [
+    "HEAD_BYTES",
+    "ROLES",
+    "LineChecker",
+    "Plan",
+    "detect_format",
+    "family_of",
+    "not_text_reason",
+]
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
@@ -62,6 +71,8 @@ _KEYS_BY_ROLE: dict[str, frozenset[str]] = {
     "tool": frozenset({"role", "content", "tool_call_id"}),
     "function": frozenset({"role", "content", "name"}),
 }
+ROLES = frozenset(_KEYS_BY_ROLE)
+"""Every role a message of any format may have."""
 _CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
 # Roles whose {"role", "content"} messages need nothing but a text check (see `_messages`).
 _PLAIN_ROLES = frozenset({"system", "developer", "user", "assistant"})
@@ -218,9 +229,29 @@ class LineChecker:
     """
 
     def __init__(
-        self, fmt: Format, *, vision_model: bool = True, legacy_model: bool = False
+        self,
+        fmt: Format,
+        *,
+        vision_model: bool = True,
+        legacy_model: bool = False,
+        role_tokens: Mapping[str, int] | None = None,
     ) -> None:
+        """Check `fmt` lines.
+
+        Args:
+            fmt: The file's format.
+            vision_model: Whether the model takes images (else images are findings).
+            legacy_model: Whether the model is a legacy completions model.
+            role_tokens: The tokens of each role's name, when the counter knows them: a
+                message's role then counts in `Plan.const` instead of `Plan.strings` (the
+                same total, one string fewer to look up per message).
+        """
         self.fmt = fmt
+        # Fixed tokens of a message of each role: framing, plus the role's name when known.
+        self._framing: dict[str, int] = {
+            role: TOKENS_PER_MESSAGE + n for role, n in (role_tokens or {}).items()
+        }
+        self._plains: dict[frozenset[str], dict[str, int]] = {}
         self.vision_model = vision_model
         self.legacy_model = legacy_model
         self._line = 0
@@ -421,8 +452,12 @@ class LineChecker:
                 and not content.isspace()
             ):
                 plan.messages += 1
-                plan.const += TOKENS_PER_MESSAGE
-                plan.strings.append("assistant")
+                framing = self._framing.get("assistant")
+                if framing is None:
+                    plan.const += TOKENS_PER_MESSAGE
+                    plan.strings.append("assistant")
+                else:
+                    plan.const += framing
                 plan.strings.append(content)
                 plan.assistant.append(content)
                 return content
@@ -546,7 +581,7 @@ class LineChecker:
             self._json_cached += len(key)
         return text
 
-    def _messages(
+    def _messages(  # noqa: PLR0915 - the fast path is inlined: the loop runs per message
         self,
         messages: object,
         path: str,
@@ -562,8 +597,12 @@ class LineChecker:
             return False
         open_calls: dict[str, str] = {}
         all_dicts = True
-        plain = _PLAIN_ROLES & roles
+        plain = self._plain(roles)
         strings = plan.strings
+        to_strings = strings.append
+        # The fast path's counters: added to the plan's at the end (they only add up).
+        fast_messages = fast_const = 0
+        seen_user = seen_system = False
         for i, msg in enumerate(messages):
             # Fast path: a plain {"role", "content"} message with a text content that holds
             # nothing to report. Exactly what `_message` does with it, with no field path built.
@@ -572,22 +611,26 @@ class LineChecker:
                 content = msg.get("content")
                 if (
                     type(role) is str
-                    and role in plain
                     and type(content) is str
+                    and role in plain
                     and content
                     and "<|" not in content
                     and not content.isspace()
                 ):
-                    plan.messages += 1
-                    plan.const += TOKENS_PER_MESSAGE
-                    strings.append(role)
-                    strings.append(content)
+                    fast_messages += 1
+                    framing = plain[role]
+                    if framing:
+                        fast_const += framing
+                    else:  # the role's tokens are not known here: count its name
+                        fast_const += TOKENS_PER_MESSAGE
+                        to_strings(role)
+                    to_strings(content)
                     if role == "assistant":
                         plan.assistant.append(content)
                     elif role == "user":
-                        plan.has_user = True
+                        seen_user = True
                     else:
-                        plan.has_system = True
+                        seen_system = True
                     if open_calls:
                         self._unanswered(open_calls)
                         open_calls = {}
@@ -620,7 +663,19 @@ class LineChecker:
                 open_calls = self._tool_calls(msg, mpath, plan, tools)
         # A conversation may end on the tool call itself: that is how a model is taught when to
         # call a tool. Only a call the conversation moves on from unanswered is an error.
+        plan.messages += fast_messages
+        plan.const += fast_const
+        plan.has_user = plan.has_user or seen_user
+        plan.has_system = plan.has_system or seen_system
         return all_dicts
+
+    def _plain(self, roles: frozenset[str]) -> dict[str, int]:
+        """The roles of `roles` the fast path takes, each with its framing (0: not known)."""
+        plain = self._plains.get(roles)
+        if plain is None:
+            plain = {role: self._framing.get(role, 0) for role in _PLAIN_ROLES & roles}
+            self._plains[roles] = plain
+        return plain
 
     def _unanswered(self, open_calls: dict[str, str]) -> None:
         for path in open_calls.values():
@@ -649,7 +704,11 @@ class LineChecker:
                 "wrong_type", f"{path}.role", f"'role' must be a string, not {_type_name(role)}"
             )
             return None
-        plan.strings.append(role)
+        framing = self._framing.get(role)
+        if framing is None:
+            plan.strings.append(role)
+        else:
+            plan.const += framing - TOKENS_PER_MESSAGE
         if role not in roles:
             if role == "developer" and "system" in roles:
                 self.add(

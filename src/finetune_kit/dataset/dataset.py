@@ -21,7 +21,6 @@ from finetune_kit.dataset.catalog import Provider, require_trainable
 from finetune_kit.dataset.engine import (
     SNIFF_LINES,
     Method,
-    default_workers,
     example_key,
     iter_file_lines,
     not_text_report,
@@ -31,6 +30,8 @@ from finetune_kit.dataset.engine import (
     validate_lines,
     validate_path,
 )
+from finetune_kit.dataset.lines import BOM
+from finetune_kit.dataset.parallel import default_workers
 from finetune_kit.dataset.report import CostEstimate, ValidationReport
 from finetune_kit.exceptions import ConfigurationError, DatasetError
 
@@ -42,7 +43,6 @@ if TYPE_CHECKING:  # the dataset layer never imports the SDK at run time
 
 __all__ = ["Dataset"]
 
-_BOM = b"\xef\xbb\xbf"
 _NOT_FILES = (
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
     (stat.S_ISCHR, "a character device"),
@@ -209,7 +209,7 @@ class Dataset:
             try:
                 first = next(lines, None)
                 if first is not None:
-                    yield first.removeprefix(_BOM)
+                    yield first.removeprefix(BOM)
                 yield from lines
             finally:
                 lines.close()
@@ -366,7 +366,7 @@ class Dataset:
         for line, raw in enumerate(self._lines(), start=1):
             if raw.strip():
                 groups.setdefault(
-                    example_key(raw.removeprefix(_BOM) if line == 1 else raw), []
+                    example_key(raw.removeprefix(BOM) if line == 1 else raw), []
                 ).append(line)
         return [g for g in groups.values() if len(g) > 1]
 

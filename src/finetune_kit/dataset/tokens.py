@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from finetune_kit.dataset.checks import Plan
+from finetune_kit.dataset.checks import ROLES, Plan
 from finetune_kit.dataset.encodings import ENCODINGS, get_encoding
 
 __all__ = ["TokenCounter", "count_tokens"]
@@ -169,6 +169,10 @@ class TokenCounter:
             if limit is not None and total > limit:
                 return total, False  # possibly more parts: a lower bound
         return total, True
+
+    def role_tokens(self) -> dict[str, int]:
+        """The tokens of each role's name (`LineChecker(role_tokens=...)`)."""
+        return {role: self.count(role) for role in sorted(ROLES)}
 
     def max_token_bytes(self) -> int:
         """The length in bytes of the encoding's longest token."""
