@@ -338,7 +338,7 @@ _CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("JSON parsing (pydantic_core.from_json)", ("from_json",)),
     ("hashing (blake2b)", ("blake2b", "digest", "from_bytes", "example_key")),
     ("pydantic (Finding/report models)", ("pydantic", "BaseModel", "model_")),
-    ("checks (checks.py)", ("checks.py",)),
+    ("checks", ("checks.py", "fields.py", "formats.py")),
     ("token counter (tokens.py)", ("tokens.py",)),
     ("engine loop and merge", ("engine.py", "lines.py", "merge.py")),
     ("file reading", ("readline", "read of", "<method 'read'", "split")),

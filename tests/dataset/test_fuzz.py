@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from finetune_kit.dataset import Dataset, ValidationReport, parallel
-from finetune_kit.dataset.checks import HEAD_BYTES, not_text_reason
 from finetune_kit.dataset.engine import Method, example_key, settings_for, validate_path
+from finetune_kit.dataset.formats import HEAD_BYTES, not_text_reason
 from finetune_kit.dataset.lines import LineWorker
 from finetune_kit.dataset.report import Format
 

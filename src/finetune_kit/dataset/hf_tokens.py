@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune_kit.dataset.checks import family_of
+from finetune_kit.dataset.formats import family_of
 from finetune_kit.exceptions import ConfigurationError, UnknownModelError
 
 __all__ = [

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import pydantic_core
 
 from finetune_kit.dataset.catalog import model_info
-from finetune_kit.dataset.checks import LineChecker, detect_format, family_of
+from finetune_kit.dataset.checks import LineChecker
 from finetune_kit.dataset.codes import CODES
+from finetune_kit.dataset.formats import detect_format, family_of
 from finetune_kit.dataset.report import Finding, Format
 from finetune_kit.dataset.tokens import TokenCounter
 

@@ -253,14 +253,17 @@ class _Interpreter:
         assert self.process.stdout is not None  # noqa: S101 - opened with a pipe
         try:
             message: tuple[str, Any] = pickle.load(self.process.stdout)  # noqa: S301 - our child
-        except (EOFError, pickle.UnpicklingError, OSError):
+        except (EOFError, pickle.UnpicklingError, OSError, ValueError):
             raise _WorkerDiedError from None
         return message
 
-    def stop(self) -> None:
-        """Close the pipes and end the child (at once: nothing it still does is wanted)."""
+    def kill(self) -> None:
+        """End the child at once (nothing it still does is wanted): its reader sees the end."""
         if self.process.poll() is None:
             self.process.kill()
+
+    def close(self) -> None:
+        """Close the pipes and reap the child, once no thread reads from it any more."""
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 with contextlib.suppress(OSError):  # a broken pipe on close
@@ -369,9 +372,11 @@ def run_spawned(
     finally:
         board.stop()
         for interpreter in interpreters:
-            interpreter.stop()
+            interpreter.kill()
         for thread in threads:
             thread.join()
+        for interpreter in interpreters:
+            interpreter.close()
 
 
 def _as_error(value: object) -> BaseException:

@@ -8,7 +8,7 @@ import zlib
 from collections.abc import Generator
 from pathlib import Path
 
-from finetune_kit.dataset.checks import HEAD_BYTES, not_text_reason
+from finetune_kit.dataset.formats import HEAD_BYTES, not_text_reason
 from finetune_kit.exceptions import DatasetError
 
 __all__ = ["is_gzip", "iter_file_chunks", "iter_file_lines", "open_data", "sniff_file"]

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from finetune_kit.dataset.checks import ROLES, Plan
+from finetune_kit.dataset.checks import ROLES
 from finetune_kit.dataset.encodings import ENCODINGS, get_encoding
+from finetune_kit.dataset.fields import Plan
 
 __all__ = ["TokenCounter", "count_tokens"]
 
