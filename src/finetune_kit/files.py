@@ -12,7 +12,6 @@ import contextlib
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,8 +23,9 @@ import openai
 from openai import AsyncOpenAI, OpenAI
 from openai.types import FileObject
 
-from finetune_kit._core.create import CreateFailed, Find, Sleep, once_flow
-from finetune_kit._core.errors import Classified, classify, line_and_field
+from finetune_kit._core.create import Create, Find, once_flow
+from finetune_kit._core.drive import Call, CallFailed, Sleep, adrive, drive
+from finetune_kit._core.errors import line_and_field
 from finetune_kit._core.files import (
     DEFAULT_PART_SIZE,
     UPLOADS_THRESHOLD,
@@ -37,7 +37,7 @@ from finetune_kit._core.files import (
     remote_name,
 )
 from finetune_kit._core.redact import redact
-from finetune_kit._defaults import asleep_for, sleep_for
+from finetune_kit._defaults import asleep_for, now_for, sleep_for
 from finetune_kit.dataset import Dataset
 from finetune_kit.dataset.engine import is_gzip, iter_file_chunks
 from finetune_kit.exceptions import ConfigurationError, FileRejectedError, WaitTimeoutError
@@ -124,24 +124,20 @@ def _rejected(file: FileObject) -> FileRejectedError:
 
 
 @dataclass(frozen=True, slots=True)
-class _LookFailed:
-    """Sent to the processing flow: retrieving the file raised `error`, classified."""
+class _Look(Call):
+    """Command: retrieve the file (sent back: the `FileObject`)."""
 
-    error: Exception
-    classified: Classified
-
-
-def _failed_look(exc: Exception) -> _LookFailed:
-    return _LookFailed(exc, classify(exc, operation="file processing", now=time.time()))
+    file_id: str
+    operation: str = "file processing"
 
 
-ProcessingFlow = Generator[float, "FileObject | _LookFailed", FileObject]
+ProcessingFlow = Generator[Sleep | _Look, FileObject | CallFailed | None, FileObject]
 
 
 def _processing_flow(file: FileObject, timeout: float) -> ProcessingFlow:
-    """Yield how long to sleep before the next look; receive the file; return it processed.
+    """Sleep, look at the file, again until it is processed; return it processed.
 
-    A failed look (sent as `_LookFailed`) is waited out like `FineTuneJob.wait` does: rate
+    A failed look (sent back as `CallFailed`) is waited out like `FineTuneJob.wait` does: rate
     limits (their Retry-After honoured, whatever its size), 5xx and timeouts, up to
     `MAX_POLL_ERRORS` in a row; then, or for any other error, the typed error is raised.
     """
@@ -155,8 +151,9 @@ def _processing_flow(file: FileObject, timeout: float) -> ProcessingFlow:
         delay = min(10.0, 1.5 ** (attempt - 1), timeout - waited)
         while True:
             waited += delay
-            look = yield delay
-            if not isinstance(look, _LookFailed):
+            yield Sleep(delay)
+            look = yield _Look(file.id)
+            if not isinstance(look, CallFailed):
                 break
             errors += 1
             c = look.classified
@@ -172,10 +169,16 @@ def _processing_flow(file: FileObject, timeout: float) -> ProcessingFlow:
                     waited=waited,
                 )
             delay = min(c.retry_after or min(10.0, 1.5 ** (errors - 1)), timeout - waited)
-        errors, file = 0, look
+        errors, file = 0, _file(look)
     if file.status == "error":
         raise _rejected(file)
     return file
+
+
+def _file(got: object) -> FileObject:
+    if not isinstance(got, FileObject):  # pragma: no cover - a shell that answers the wrong thing
+        raise TypeError(f"expected a FileObject, got {type(got).__name__}")
+    return got
 
 
 def upload(
@@ -224,19 +227,12 @@ def wait_processed(
     Failed looks are waited out (see `_processing_flow`); what can't be is raised typed
     (`RateLimitedError` after too many rate limits in a row).
     """
+
+    def look(command: _Look) -> FileObject:
+        return client.files.retrieve(command.file_id)
+
     flow = _processing_flow(file, options.timeout)
-    try:
-        delay = next(flow)
-        while True:
-            sleep(delay)
-            try:
-                look: FileObject | _LookFailed = client.files.retrieve(file.id)
-            except Exception as exc:  # noqa: BLE001 - classified, then raised by the flow
-                look = _failed_look(exc)
-            delay = flow.send(look)
-    except StopIteration as stop:
-        done: FileObject = stop.value
-        return done
+    return drive(flow, look, sleep=sleep, now=now_for(client))
 
 
 def _create_once(
@@ -248,25 +244,29 @@ def _create_once(
     files are searched for these bytes before any retry.
     """
     once = client.with_options(max_retries=0)
-    flow = once_flow({}, Find(ident.tag), lambda files: find_match(files, ident), look_first=False)
-    try:
-        command = next(flow)
-        while True:
-            if isinstance(command, Find):
-                command = flow.send(list(client.files.list(purpose="fine-tune")))
-            elif isinstance(command, Sleep):
-                sleep(command.seconds)
-                command = flow.send(None)
-            else:
-                try:
-                    with path.open("rb") as f:
-                        result: Any = once.files.create(file=(name, f), purpose="fine-tune")
-                except Exception as exc:  # noqa: BLE001 - classified, then re-raised by the flow
-                    result = CreateFailed(exc, classify(exc, operation="upload", now=time.time()))
-                command = flow.send(result)
-    except StopIteration as stop:
-        created: FileObject = stop.value
-        return created
+
+    def perform(command: Find | Create) -> list[FileObject] | FileObject:
+        if isinstance(command, Find):
+            return list(client.files.list(purpose="fine-tune"))
+        with path.open("rb") as f:
+            return once.files.create(file=(name, f), purpose="fine-tune")
+
+    return drive(_upload_flow(ident), perform, sleep=sleep, now=now_for(client))
+
+
+UploadFlow = Generator[
+    Find | Create | Sleep, list[FileObject] | FileObject | CallFailed | None, FileObject
+]
+
+
+def _upload_flow(ident: Identity) -> UploadFlow:
+    """`files.create` at most once: after an ambiguous failure, look for these bytes first."""
+
+    def pick(files: list[FileObject]) -> FileObject | None:
+        found: FileObject | None = find_match(files, ident)
+        return found
+
+    return once_flow({}, Find(ident.tag), pick, look_first=False, operation="upload")
 
 
 async def _acreate_once(
@@ -278,25 +278,14 @@ async def _acreate_once(
 ) -> FileObject:
     """The async twin of `_create_once`."""
     once = client.with_options(max_retries=0)
-    flow = once_flow({}, Find(ident.tag), lambda files: find_match(files, ident), look_first=False)
-    try:
-        command = next(flow)
-        while True:
-            if isinstance(command, Find):
-                command = flow.send([f async for f in client.files.list(purpose="fine-tune")])
-            elif isinstance(command, Sleep):
-                await sleep(command.seconds)
-                command = flow.send(None)
-            else:
-                try:
-                    data = await anyio.to_thread.run_sync(path.read_bytes)
-                    result: Any = await once.files.create(file=(name, data), purpose="fine-tune")
-                except Exception as exc:  # noqa: BLE001 - classified, then re-raised by the flow
-                    result = CreateFailed(exc, classify(exc, operation="upload", now=time.time()))
-                command = flow.send(result)
-    except StopIteration as stop:
-        created: FileObject = stop.value
-        return created
+
+    async def perform(command: Find | Create) -> list[FileObject] | FileObject:
+        if isinstance(command, Find):
+            return [f async for f in client.files.list(purpose="fine-tune")]
+        data = await anyio.to_thread.run_sync(path.read_bytes)
+        return await once.files.create(file=(name, data), purpose="fine-tune")
+
+    return await adrive(_upload_flow(ident), perform, sleep=sleep, now=now_for(client))
 
 
 def _read_part(path: Path, part: PartPlan) -> bytes:
@@ -382,19 +371,12 @@ async def await_processed(
     sleep: Callable[[float], Awaitable[None]],
 ) -> FileObject:
     """Poll a file until it is processed (raise FileRejectedError on `error`)."""
+
+    async def look(command: _Look) -> FileObject:
+        return await client.files.retrieve(command.file_id)
+
     flow = _processing_flow(file, options.timeout)
-    try:
-        delay = next(flow)
-        while True:
-            await sleep(delay)
-            try:
-                look: FileObject | _LookFailed = await client.files.retrieve(file.id)
-            except Exception as exc:  # noqa: BLE001 - classified, then raised by the flow
-                look = _failed_look(exc)
-            delay = flow.send(look)
-    except StopIteration as stop:
-        done: FileObject = stop.value
-        return done
+    return await adrive(flow, look, sleep=sleep, now=now_for(client))
 
 
 async def _amultipart(

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 
-from finetune_kit._core import ready
-from finetune_kit._core.errors import classify, incompatible
+from finetune_kit._core import ready, retry
+from finetune_kit._core.errors import incompatible
 from finetune_kit._core.names import ModelName, parse_model_name
 from finetune_kit._defaults import asleep_for, now_for, sleep_for
 from finetune_kit.azure import Deployment, TokenSource, adeploy, deploy
 from finetune_kit.dataset.catalog import SHUTDOWN_DATES, base_model
-from finetune_kit.exceptions import ModelRetirementWarning, RateLimitedError
+from finetune_kit.exceptions import ModelRetirementWarning
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
@@ -37,7 +37,7 @@ __all__ = ["AsyncTunedModel", "TunedModel", "announce", "aresolve", "fresh_from"
 READY_TIMEOUT = ready.READY_TIMEOUT
 """How long `chat` keeps retrying the "model not found" a new model answers at first."""
 WARN_WITHIN_DAYS = 30
-RATE_LIMIT_RETRIES = 5
+RATE_LIMIT_RETRIES = retry.RATE_LIMIT_RETRIES
 """How many times `chat` waits out a rate limit (its Retry-After, of any size) and tries again."""
 
 
@@ -141,52 +141,6 @@ async def aresolve(
         close = () if deployment else await _aclose_names(client, model_id)
         raise ready.not_found(model_id, exc, close, deployment=deployment) from exc
     return verdict
-
-
-class _Retry:
-    """What `chat` does after a failed call: the same for sync and async, free of I/O."""
-
-    def __init__(self, model_id: str, ready_timeout: float) -> None:
-        self.model_id = model_id
-        self.timeout = ready_timeout
-        self.ready = ready.ready_delays(ready_timeout)
-        self.waited = 0.0
-        self.limited = 0
-        self.verdict: ready.Verdict | None = None
-        """What the first "not found" meant (`resolve`): decided once per call."""
-
-    def delay(self, exc: openai.OpenAIError, now: float) -> tuple[float, str | None]:
-        """Seconds to wait before calling again, and the line announcing a wait for the model.
-
-        A "not found" is waited out when `verdict` says the model exists and is not served
-        yet (5 s, 10 s... within the ready timeout, then `ModelNotFoundError`); a model that
-        exists but won't answer is `ModelNotFoundError` at once; a rate limit is waited out
-        `RATE_LIMIT_RETRIES` times, honouring a Retry-After of any size (the SDK gives up on
-        one over 120 s), then `RateLimitedError`.
-        """
-        c = classify(exc, operation="chat", now=now)  # removes echoed keys first
-        if isinstance(exc, openai.NotFoundError) and c.translated is None:
-            deployment = ready.kind_of(exc) == "deployment"
-            if self.verdict == "unavailable":
-                raise ready.unavailable(self.model_id, exc) from exc
-            if self.verdict == "wait":
-                if not self.ready:
-                    raise ready.not_served(
-                        self.model_id, self.waited, deployment=deployment
-                    ) from exc
-                step = self.ready.pop(0)
-                line = ready.waiting(
-                    self.model_id, step, self.waited, self.timeout, deployment=deployment
-                )
-                self.waited += step
-                return step, line
-        if isinstance(c.translated, RateLimitedError) and c.transient:
-            self.limited += 1
-            if self.limited <= RATE_LIMIT_RETRIES:
-                return c.retry_after or min(60.0, 5.0 * 2 ** (self.limited - 1)), None
-        if c.translated is not None:
-            raise c.translated from exc
-        raise exc
 
 
 def _completion(response: object, client: object) -> ChatCompletion:
@@ -329,21 +283,28 @@ class TunedModel:
         Added in 0.1.0.
         """
         messages = _messages(prompt, system)
-        retry = _Retry(self.id, ready_timeout)
-        while True:
-            try:
-                response = self.client.chat.completions.create(
-                    model=self.id, messages=messages, **params
-                )
-            except openai.OpenAIError as exc:  # noqa: PERF203 - the retry loop is the point
-                if retry.verdict is None and isinstance(exc, openai.NotFoundError):
-                    retry.verdict = resolve(self.client, self.id, exc, fresh=self.fresh)
-                delay, line = retry.delay(exc, self._now())
-                if line is not None:
+
+        def handle(command: retry.Command) -> retry.Reply:  # the loop is `retry.chat_flow`
+            match command:
+                case retry.Call():
+                    try:
+                        response = self.client.chat.completions.create(
+                            model=self.id, messages=messages, **params
+                        )
+                    except openai.OpenAIError as exc:
+                        now = self._now()
+                        return retry.CallFailed(exc, now=now, timer=now)
+                    return retry.Called(response, latency=0.0)
+                case retry.Resolve(error=error):
+                    return resolve(self.client, self.id, error, fresh=self.fresh)
+                case retry.Announce(line=line):
                     announce(line, self.on_wait)
-                self._sleep(delay)
-            else:
-                return _completion(response, self.client)
+                case retry.Pause(delay=delay):
+                    self._sleep(delay)
+            return None
+
+        response = retry.run_flow(retry.chat_flow(self.id, ready_timeout), handle)
+        return _completion(response, self.client)
 
     def shutdown_date(self) -> dt.date | None:
         """When the model stops serving: a method, since the first call asks the Models API.
@@ -467,21 +428,28 @@ class AsyncTunedModel:
         Added in 0.1.0.
         """
         messages = _messages(prompt, system)
-        retry = _Retry(self.id, ready_timeout)
-        while True:
-            try:
-                response = await self.client.chat.completions.create(
-                    model=self.id, messages=messages, **params
-                )
-            except openai.OpenAIError as exc:  # noqa: PERF203 - the retry loop is the point
-                if retry.verdict is None and isinstance(exc, openai.NotFoundError):
-                    retry.verdict = await aresolve(self.client, self.id, exc, fresh=self.fresh)
-                delay, line = retry.delay(exc, self._now())
-                if line is not None:
+
+        async def handle(command: retry.Command) -> retry.Reply:  # the twin of `chat`'s
+            match command:
+                case retry.Call():
+                    try:
+                        response = await self.client.chat.completions.create(
+                            model=self.id, messages=messages, **params
+                        )
+                    except openai.OpenAIError as exc:
+                        now = self._now()
+                        return retry.CallFailed(exc, now=now, timer=now)
+                    return retry.Called(response, latency=0.0)
+                case retry.Resolve(error=error):
+                    return await aresolve(self.client, self.id, error, fresh=self.fresh)
+                case retry.Announce(line=line):
                     announce(line, self.on_wait)
-                await self._sleep(delay)
-            else:
-                return _completion(response, self.client)
+                case retry.Pause(delay=delay):
+                    await self._sleep(delay)
+            return None
+
+        response = await retry.arun_flow(retry.chat_flow(self.id, ready_timeout), handle)
+        return _completion(response, self.client)
 
     async def shutdown_date(self) -> dt.date | None:
         """When the model stops serving (see `TunedModel.shutdown_date`): looked up once.

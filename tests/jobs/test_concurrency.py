@@ -19,6 +19,7 @@ from openai.types.fine_tuning import FineTuningJob
 
 from finetune_kit import FineTuneJob, jobs
 from finetune_kit._core.create import Create, create_flow
+from finetune_kit._core.drive import carry_out
 from finetune_kit._core.fingerprint import FINGERPRINT_KEY
 from finetune_kit._lock import LOCK_DIR_ENV, fingerprint_lock, lock_dir
 from finetune_kit.testing import Simulator
@@ -107,7 +108,14 @@ class Rival:
         """Carry out the pending command and take the next one."""
         once = self.client.with_options(max_retries=0)
         try:
-            self.command = self.flow.send(jobs._carry_out(once, self.command, self.sim.clock.sleep))
+            self.command = self.flow.send(
+                carry_out(
+                    self.command,
+                    jobs._creating(once),
+                    sleep=self.sim.clock.sleep,
+                    now=self.sim.clock.now,
+                )
+            )
         except StopIteration as stop:
             self.result = stop.value
             self.command = None

@@ -16,7 +16,8 @@ import pytest
 import respx
 
 from finetune_kit import ConfigurationError, IncompatibleEndpointError, ProviderError
-from finetune_kit.compare import Comparison, _AsyncGate, acompare, compare
+from finetune_kit.compare import Comparison, acompare, compare
+from finetune_kit.compare.gate import _AsyncGate
 from finetune_kit.testing import Simulator
 from finetune_kit.testing.adapters import http_library
 

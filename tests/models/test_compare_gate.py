@@ -19,9 +19,10 @@ import httpx2
 import openai
 import pytest
 
-from finetune_kit.compare import Comparison, _Gate, acompare, compare
+from finetune_kit.compare import Comparison, acompare, compare
+from finetune_kit.compare.gate import _Gate
 
-compare_module = importlib.import_module("finetune_kit.compare")
+compare_shell = importlib.import_module("finetune_kit.compare.run_sync")
 
 MODEL = "gpt-4o-mini-2024-07-18"
 PROMPTS = ["Tell me about Helium", "Tell me about Neon", "Tell me about Argon"]
@@ -138,7 +139,7 @@ def _watched_gate(endpoint: Endpoint) -> type:
 async def _run(flavour: str, endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch) -> Comparison:
     slept: list[float] = []
     if flavour == "sync":
-        monkeypatch.setattr(compare_module, "_Gate", _watched_gate(endpoint))
+        monkeypatch.setattr(compare_shell, "_Gate", _watched_gate(endpoint))
         client = openai.OpenAI(
             api_key="k",
             base_url="http://endpoint.test/v1",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from finetune_kit import ConfigurationError
-from finetune_kit.compare import Answer, Comparison, Row, _summaries
+from finetune_kit.compare import Answer, Comparison, Row
+from finetune_kit.compare.results import _summaries
 from finetune_kit.graders import exact
 
 

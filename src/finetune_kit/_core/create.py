@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from openai.types.fine_tuning import FineTuningJob
 
-from finetune_kit._core.errors import Classified
+from finetune_kit._core.drive import Call, CallFailed, Sleep, Warn
 from finetune_kit._core.fingerprint import FINGERPRINT_KEY
 
 __all__ = [
@@ -58,10 +58,11 @@ the metadata filter makes it page (its newest 1000 jobs are looked at)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Find:
-    """Command: list the jobs whose metadata holds this fingerprint (newest first)."""
+class Find(Call):
+    """Command: list what a create may have made, tagged `fingerprint` (newest first)."""
 
     fingerprint: str
+    operation: str = "list"
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -70,18 +71,26 @@ class Find:
 
 
 @dataclass(frozen=True, slots=True)
-class ListJobs:
+class ListJobs(Call):
     """Command: one page of `jobs.list(metadata=..., after=..., limit=...)`, newest first."""
 
     fingerprint: str
     after: str | None = None
     """Page older than this job id (None: from the newest)."""
     limit: int = LIST_LIMIT
+    operation: str = "list"
 
     @property
     def metadata(self) -> dict[str, str]:
         """The metadata filter for `jobs.list` (a provider may ignore it)."""
         return {FINGERPRINT_KEY: self.fingerprint}
+
+    def query(self) -> dict[str, Any]:
+        """The keyword arguments of `jobs.list`."""
+        kwargs: dict[str, Any] = {"metadata": self.metadata, "limit": self.limit}
+        if self.after is not None:
+            kwargs["after"] = self.after
+        return kwargs
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,39 +103,19 @@ class JobsPage:
 
 
 @dataclass(frozen=True, slots=True)
-class Cancel:
+class Cancel(Call):
     """Command: `jobs.cancel(job_id)` (a duplicate that has not started to train)."""
 
     job_id: str
+    operation: str = "cancel"
 
 
 @dataclass(frozen=True, slots=True)
-class Warn:
-    """Command: tell the user (a `RuntimeWarning`): a duplicate is left that can't be cancelled."""
-
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Create:
-    """Command: `jobs.create(**params)` with the SDK's retries off."""
+class Create(Call):
+    """Command: `jobs.create(**params)` with the SDK's retries off (or what `operation` makes)."""
 
     params: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """Command: wait `seconds` before going on."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class CallFailed:
-    """Result of a call (`Create`, `ListJobs`, `Cancel`...): it raised `error`, classified."""
-
-    error: BaseException
-    classified: Classified
+    operation: str = "create"
 
 
 CreateFailed = CallFailed
@@ -278,26 +267,28 @@ def once_flow(
     pick: Callable[[Any], T | None],
     *,
     look_first: bool = True,
+    operation: str = "create",
     attempts: int = 5,
     backoff: float = 2.0,
 ) -> Generator[Find | Create | Sleep, Any, T]:
     """Carry out a non-idempotent create at most once.
 
     Look first (unless `look_first` is false), create, and after an ambiguous failure look
-    again before any retry. Sent back: what `find` lists (for `pick` to choose from), the created object or a
-    `CreateFailed` for `Create`, None for `Sleep`.
+    again before any retry. `operation` names the create in a classified error. Sent back: what
+    `find` lists (for `pick` to choose from; a `CallFailed` is raised as it is), the created
+    object or a `CreateFailed` for `Create`, None for `Sleep`.
     """
     if look_first:
-        found = pick((yield find))
+        found = pick(_listed((yield find)))
         if found is not None:
             return found
     for attempt in range(1, attempts + 1):
-        outcome = yield Create(params)
+        outcome = yield Create(params, operation)
         if not isinstance(outcome, CallFailed):
             return outcome  # type: ignore[no-any-return]
         c = outcome.classified
         if c.ambiguous:
-            found = pick((yield find))
+            found = pick(_listed((yield find)))
             if found is not None:
                 return found
         if not c.transient or attempt == attempts:
@@ -306,6 +297,13 @@ def once_flow(
             raise outcome.error
         yield Sleep(c.retry_after or backoff * 2 ** (attempt - 1))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _listed(listed: Any) -> Any:
+    """What a `Find` listed; the error itself when the listing failed (it is not retried)."""
+    if isinstance(listed, CallFailed):
+        raise listed.error
+    return listed
 
 
 def create_flow(

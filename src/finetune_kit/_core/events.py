@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 from openai.types.fine_tuning import FineTuningJobEvent
 from pydantic import BaseModel, ConfigDict, Field
 
+from finetune_kit._core.drive import Call
+
 __all__ = ["EventCursor", "JobEvent", "ListEvents", "MessageEvent", "MetricsEvent", "to_job_event"]
 
 PAGE_SIZE = 100
@@ -152,11 +154,19 @@ def _base(event: FineTuningJobEvent) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class ListEvents:
+class ListEvents(Call):
     """Command: list the job's events (`after`: page older than this id)."""
 
     after: str | None
     limit: int = PAGE_SIZE
+    operation: str = "events"
+
+    def query(self) -> dict[str, Any]:
+        """The keyword arguments of `jobs.list_events` (after the job id)."""
+        kwargs: dict[str, Any] = {"limit": self.limit}
+        if self.after is not None:
+            kwargs["after"] = self.after
+        return kwargs
 
 
 @dataclass(slots=True)

@@ -10,17 +10,19 @@ Added in 0.1.0.
 
 from __future__ import annotations
 
+import random
+import warnings
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import tenacity
 from openai.types.fine_tuning import FineTuningJob
 
 from finetune_kit._core.errors import Classified, job_error
 from finetune_kit.exceptions import ConfigurationError, WaitTimeoutError
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "TERMINAL",
     "Fetch",
     "FetchFailed",
@@ -33,6 +35,8 @@ __all__ = [
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STABLE = frozenset({"paused"})
 """Not terminal, but nothing happens until someone acts: poll slowly."""
+DEFAULT_TIMEOUT = 24 * 3600.0
+"""Seconds `wait()` waits for a job by default (a day)."""
 
 
 def _seconds(value: float | timedelta | None) -> float | None:
@@ -45,8 +49,8 @@ def _seconds(value: float | timedelta | None) -> float | None:
 class PollPolicy:
     """How to wait for a job: backoff, caps and patience.
 
-    Polls start `initial` seconds apart and back off exponentially, with jitter, to `maximum`
-    (tenacity's `wait_exponential` plus `wait_random`). The server's `openai-poll-after-ms` hint replaces
+    Polls start `initial` seconds apart and back off exponentially to `maximum`, plus up to
+    `jitter` random seconds (`backoff`; `rng` seeds the jitter). The server's `openai-poll-after-ms` hint replaces
     the backoff when present, unless `interval` is set (an explicit interval always wins). A
     paused job is polled every `paused_interval` seconds. Transient errors (timeouts, dropped
     connections, 5xx, rate limits, including a `Retry-After` over 120 s, which the SDK gives up
@@ -62,10 +66,13 @@ class PollPolicy:
     interval: float | None = None
     """A fixed interval instead of the backoff and the server's hint."""
     paused_interval: float = 300.0
-    timeout: float | None = 24 * 3600.0
+    timeout: float | None = DEFAULT_TIMEOUT
     """Give up (WaitTimeoutError) after this many seconds; None waits for ever."""
     max_errors: int = 10
     """Consecutive failed polls tolerated before the last error is raised."""
+    rng: random.Random | None = field(default=None, compare=False, repr=False)
+    """Where the jitter comes from: `random.Random(seed)` makes the delays repeatable; None
+    (the default) draws from the `random` module."""
 
     def __post_init__(self) -> None:
         for name in ("initial", "maximum", "paused_interval"):
@@ -78,26 +85,39 @@ class PollPolicy:
 
     @classmethod
     def of(
-        cls, *, poll: float | timedelta | None = None, timeout: float | timedelta | None = -1.0
+        cls,
+        *,
+        poll: float | timedelta | None = None,
+        timeout: float | timedelta | None = DEFAULT_TIMEOUT,
     ) -> PollPolicy:
-        """Build from the `poll=` / `timeout=` arguments of `wait()` (-1: the default timeout)."""
-        kwargs: dict[str, float | None] = {"interval": _seconds(poll)}
-        if not (isinstance(timeout, float) and timeout == -1.0):
-            kwargs["timeout"] = _seconds(timeout)
-        return cls(**kwargs)  # type: ignore[arg-type]
+        """Build from the `poll=` / `timeout=` arguments of `wait()`.
+
+        `poll`: a fixed interval (None: the backoff); `timeout`: seconds or a `timedelta`
+        (default `DEFAULT_TIMEOUT`, a day; None: no limit). A `timeout` of -1.0, which meant
+        "the default" before, still does, with a `DeprecationWarning`: leave it out instead.
+        """
+        if isinstance(timeout, float) and timeout == -1.0:
+            warnings.warn(
+                "PollPolicy.of(timeout=-1.0) is deprecated: leave timeout out for the default",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            timeout = DEFAULT_TIMEOUT
+        return cls(interval=_seconds(poll), timeout=_seconds(timeout))
 
     def backoff(self, attempt: int) -> float:
-        """The delay before poll number `attempt` + 1 (attempt counts from 1)."""
+        """The delay before poll number `attempt` + 1 (attempt counts from 1).
+
+        `interval` when set; else `min(maximum, initial * 2 ** (attempt - 1))` plus a random
+        `[0, jitter)` seconds from `rng`: within `[base, base + jitter]` whatever the seed.
+        """
         if self.interval is not None:
             return self.interval
-        # Exponential (initial, 2x, 4x... capped) plus up to `jitter` random seconds: spelled with
-        # strategies every tenacity 8/9 release has (wait_exponential_jitter renamed its args).
-        wait = tenacity.wait_exponential(multiplier=self.initial, max=self.maximum) + (
-            tenacity.wait_random(0, self.jitter) if self.jitter else tenacity.wait_none()
-        )
-        state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
-        state.attempt_number = attempt
-        return float(wait(state))
+        base = min(self.maximum, self.initial * 2.0 ** min(attempt - 1, 1000))
+        if not self.jitter:
+            return base
+        draw = self.rng.random() if self.rng is not None else random.random()  # noqa: S311 - jitter, not a secret
+        return base + self.jitter * draw
 
 
 @dataclass(frozen=True, slots=True)

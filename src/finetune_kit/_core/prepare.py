@@ -1,8 +1,8 @@
-"""Local preparation of a job's data: validate once, identify the bytes, estimate the cost.
+"""Local preparation of a job's data, the pure part: check it once, name what was checked.
 
-Reads local files only (no network): shared by the sync and async shells.
-
-Added in 0.1.0.
+No I/O: the shell (`finetune_kit._prepare`) opens the data, hands over a `Dataset` (the reader
+of its rows) and the identity of its bytes, and takes a `Prepared` back. Shared by the sync and
+async shells.
 """
 
 from __future__ import annotations
@@ -10,21 +10,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-from finetune_kit._core.files import identity_of_bytes, identity_of_path
+from finetune_kit._core.files import Identity
 from finetune_kit.dataset import Dataset, ValidationReport
 from finetune_kit.dataset.catalog import Provider
 
-__all__ = ["ModelNames", "Prepared", "is_file_id", "prepare"]
+__all__ = ["ModelNames", "Prepared", "Source", "checked", "prepared", "remote"]
 
 Source = Dataset | str | os.PathLike[str]
-
-
-def is_file_id(source: object) -> bool:
-    """Whether `source` names an uploaded file (`file-...`) rather than local data."""
-    return isinstance(source, str) and source.startswith("file-") and not Path(source).exists()
+"""Training data: a `Dataset`, a JSONL path, or the id of an uploaded file (`file-...`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +46,8 @@ def _fixed(value: float) -> Callable[[], float]:
     return lambda: value
 
 
-def prepare(
-    source: Source,
+def checked(
+    dataset: Dataset,
     *,
     model: str,
     method_type: str,
@@ -60,30 +55,33 @@ def prepare(
     prices: dict[str, float] | None,
     force: bool,
     names: ModelNames | None = None,
-) -> Prepared:
-    """Validate local data for `model` (raising `DatasetError` unless `force`) and identify it.
+) -> ValidationReport:
+    """Validate `dataset` for `model`; raise its `DatasetError` unless `force`.
 
     `names`: how the model name was checked (provider, the names it serves, when), passed on
     to `Dataset.validate` so that it accepts what the caller accepted.
     """
-    if is_file_id(source):
-        return Prepared(source, f"file:{source}", None)
-    dataset = source if isinstance(source, Dataset) else Dataset.from_jsonl(source)
     method: Any = method_type if method_type in ("supervised", "dpo", "reinforcement") else None
-    checked = names or ModelNames()
+    names = names or ModelNames()
     report = dataset.validate(
         model=model,
         method=method,
         n_epochs=n_epochs,
         prices=prices,
-        provider=checked.provider,
-        known_models=checked.served,
-        now=None if checked.now is None else _fixed(checked.now),
+        provider=names.provider,
+        known_models=names.served,
+        now=None if names.now is None else _fixed(names.now),
     )
     if not force:
         report.raise_for_errors()
-    if dataset.path is not None:
-        identity = identity_of_path(dataset.path)
-    else:
-        identity = identity_of_bytes(b"".join(line + b"\n" for line in dataset._lines()))  # noqa: SLF001
+    return report
+
+
+def prepared(dataset: Dataset, report: ValidationReport, identity: Identity) -> Prepared:
+    """Data checked (`report`) whose bytes are `identity`."""
     return Prepared(dataset, f"sha256:{identity.sha256}", report)
+
+
+def remote(file_id: str) -> Prepared:
+    """An uploaded file, taken as it is (nothing local to check)."""
+    return Prepared(file_id, f"file:{file_id}", None)
