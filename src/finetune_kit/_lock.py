@@ -19,12 +19,12 @@ import os
 import stat
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import anyio
+import tenacity
 
 __all__ = ["LOCK_DIR_ENV", "afingerprint_lock", "fingerprint_lock", "lock_dir"]
 
@@ -110,6 +110,20 @@ def _release(handle: IO[bytes]) -> None:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def _patience(wait: float) -> dict[str, Any]:
+    """Tenacity's settings for taking the lock.
+
+    Every `POLL` seconds while it is held elsewhere, for at most `wait` seconds, then the last
+    answer (False) rather than an error.
+    """
+    return {
+        "stop": tenacity.stop_after_delay(wait),
+        "wait": tenacity.wait_fixed(POLL),
+        "retry": tenacity.retry_if_result(lambda held: held is False),
+        "retry_error_callback": lambda state: state.outcome.result(),
+    }
+
+
 def _attempt(handle: IO[bytes]) -> bool | None:
     """True: locked; False: held elsewhere; None: this file can't be locked at all."""
     try:
@@ -130,11 +144,7 @@ def fingerprint_lock(fingerprint: str, *, wait: float = WAIT) -> Iterator[bool]:
         yield False
         return
     with handle:
-        deadline = time.monotonic() + wait
-        held = _attempt(handle)
-        while held is False and time.monotonic() < deadline:
-            time.sleep(POLL)
-            held = _attempt(handle)
+        held: bool | None = tenacity.Retrying(**_patience(wait))(_attempt, handle)
         try:
             yield bool(held)
         finally:
@@ -150,11 +160,13 @@ async def afingerprint_lock(fingerprint: str, *, wait: float = WAIT) -> AsyncIte
         yield False
         return
     with handle:
-        deadline = time.monotonic() + wait
-        held = _attempt(handle)
-        while held is False and time.monotonic() < deadline:
-            await anyio.sleep(POLL)
-            held = _attempt(handle)
+
+        async def attempt() -> bool | None:
+            return _attempt(handle)
+
+        held: bool | None = await tenacity.AsyncRetrying(sleep=anyio.sleep, **_patience(wait))(
+            attempt
+        )
         try:
             yield bool(held)
         finally:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
 import openai
 import pytest
 from openai.types.fine_tuning import FineTuningJob
@@ -21,7 +22,7 @@ from finetune_kit import FineTuneJob, jobs
 from finetune_kit._core.create import Create, create_flow
 from finetune_kit._core.drive import carry_out
 from finetune_kit._core.fingerprint import FINGERPRINT_KEY
-from finetune_kit._lock import LOCK_DIR_ENV, fingerprint_lock, lock_dir
+from finetune_kit._lock import LOCK_DIR_ENV, afingerprint_lock, fingerprint_lock, lock_dir
 from finetune_kit.testing import Simulator
 from finetune_kit.testing.server import SimulatorServer
 from finetune_kit.testing.wire import SimRequest, SimResponse
@@ -341,6 +342,25 @@ def test_the_lock_makes_same_machine_callers_take_turns(locks: Path) -> None:
     with fingerprint_lock("a" * 32, wait=0) as after:
         assert after is True
     assert sorted(p.name for p in locks.iterdir()) == [f"{'a' * 32}.lock", f"{'b' * 32}.lock"]
+
+
+def test_the_async_lock_takes_turns_as_the_sync_one(locks: Path) -> None:
+    """`afingerprint_lock` waits for a holder (here the sync lock, as another caller on this
+    machine), gives up with False after `wait`, and is had once the holder lets go."""
+
+    async def main() -> list[bool]:
+        seen = []
+        with fingerprint_lock("a" * 32) as held:
+            seen.append(held)
+            async with afingerprint_lock("a" * 32, wait=0.05) as second:
+                seen.append(second)
+            async with afingerprint_lock("b" * 32, wait=0) as other:
+                seen.append(other)
+        async with afingerprint_lock("a" * 32, wait=0) as after:
+            seen.append(after)
+        return seen
+
+    assert anyio.run(main) == [True, False, True, True]
 
 
 def test_the_lock_is_skipped_where_it_cannot_be_had(
