@@ -159,7 +159,7 @@ def _messages(prompt: str) -> list[ChatCompletionMessageParam]:
     return [{"role": "user", "content": prompt}]
 
 
-def _checked(result: Comparison, shape: Shape, endpoint: Endpoint) -> int:
+def _errors_in(result: Comparison, shape: Shape, endpoint: Endpoint) -> int:
     """The number of answers with an error; exits when the comparison is not whole."""
     if len(result.rows) != shape.prompts or any(
         len(r.answers) != shape.models for r in result.rows
@@ -193,7 +193,7 @@ def run_compare(shape: Shape, endpoint: Endpoint) -> int:
         prompts=_prompts(shape.prompts),
         concurrency=shape.concurrency,
     )
-    return _checked(result, shape, endpoint)
+    return _errors_in(result, shape, endpoint)
 
 
 def bare_async(shape: Shape, endpoint: Endpoint) -> int:
@@ -222,7 +222,7 @@ def run_acompare(shape: Shape, endpoint: Endpoint) -> int:
             prompts=_prompts(shape.prompts),
             concurrency=shape.concurrency,
         )
-        return _checked(result, shape, endpoint)
+        return _errors_in(result, shape, endpoint)
 
     return asyncio.run(main())
 

@@ -269,6 +269,7 @@ def main() -> None:  # noqa: PLR0915 - a script
                 suffix=None,
                 seed=1,
                 workdir=root / name,
+                examples=args.rows,
             )
 
         direct_rates: list[float] = []

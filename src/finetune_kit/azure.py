@@ -146,7 +146,7 @@ class _Plan:
 
     def checked(self, response: httpx2.Response) -> dict[str, Any]:
         """The resource an answer carries (or `ProviderError`)."""
-        return _checked(response, self.target, self.bearer)
+        return _arm_body(response, self.target, self.bearer)
 
     def next_wait(self, resource: dict[str, Any]) -> float | None:
         """Seconds to wait before polling again; None: done (`Succeeded`).
@@ -296,7 +296,8 @@ def _unreachable(exc: httpx2.TransportError, url: str, bearer: str) -> ProviderE
     )
 
 
-def _checked(response: httpx2.Response, target: Deployment, bearer: str) -> dict[str, Any]:
+def _arm_body(response: httpx2.Response, target: Deployment, bearer: str) -> dict[str, Any]:
+    """The JSON object an Azure management (ARM) answer carries; else its `ProviderError`."""
     try:
         data = response.json()
     except ValueError:

@@ -36,8 +36,10 @@ from finetune_kit._core.files import (
     plan_parts,
     remote_name,
 )
+from finetune_kit._core.prepare import Source
 from finetune_kit._core.redact import redact
 from finetune_kit._defaults import asleep_for, now_for, sleep_for
+from finetune_kit._prepare import is_file_id
 from finetune_kit.dataset import Dataset
 from finetune_kit.dataset.engine import is_gzip, iter_file_chunks
 from finetune_kit.exceptions import ConfigurationError, FileRejectedError, WaitTimeoutError
@@ -52,8 +54,6 @@ __all__ = ["DEFAULT_MODEL", "Source", "UploadOptions", "aupload", "upload"]
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 MAX_POLL_ERRORS = 10
 """Failed looks at a file being processed tolerated in a row (rate limits, 5xx, timeouts)."""
-Source = Dataset | str | os.PathLike[str]
-"""A dataset, a path to a JSONL file, or the id (`file-...`) of a file already uploaded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +78,6 @@ class UploadOptions:
     part_size: int = DEFAULT_PART_SIZE
     concurrency: int = 4
     """Parts uploaded at once (memory: part_size × concurrency)."""
-
-
-def _is_file_id(source: Source) -> bool:
-    return isinstance(source, str) and source.startswith("file-") and not Path(source).exists()
 
 
 def _local(source: Source, options: UploadOptions) -> tuple[Path, Identity, bool, str]:
@@ -199,7 +195,7 @@ def upload(
         raise ConfigurationError("upload() takes an OpenAI client; use aupload() with AsyncOpenAI")
     sleep = sleep or sleep_for(client)
     opts = options or UploadOptions()
-    if _is_file_id(source):
+    if is_file_id(source):
         existing = client.files.retrieve(str(source))
         return wait_processed(client, existing, opts, sleep=sleep) if opts.wait else existing
     path, ident, temporary, stem = _local(source, opts)
@@ -341,7 +337,7 @@ async def aupload(
         raise ConfigurationError("aupload() takes an AsyncOpenAI client; use upload() with OpenAI")
     sleep = sleep or asleep_for(client)
     opts = options or UploadOptions()
-    if _is_file_id(source):
+    if is_file_id(source):
         existing = await client.files.retrieve(str(source))
         return await await_processed(client, existing, opts, sleep=sleep) if opts.wait else existing
     path, ident, temporary, stem = await anyio.to_thread.run_sync(_local, source, opts)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 
 from finetune_kit._core import ready, retry
+from finetune_kit._core.drive import adrive, drive
 from finetune_kit._core.errors import incompatible
 from finetune_kit._core.names import ModelName, parse_model_name
 from finetune_kit._defaults import asleep_for, now_for, sleep_for
@@ -156,7 +157,8 @@ def _published_date(name: ModelName) -> str | None:
     return SHUTDOWN_DATES.get(base) or SHUTDOWN_DATES.get(base_model(base)) if base else None
 
 
-def _checked(model_id: str, date: str | None, now: float) -> dt.date | None:
+def _shutdown_day(model_id: str, date: str | None, now: float) -> dt.date | None:
+    """The day `date` (ISO) names; a `ModelRetirementWarning` when it is 30 days away or less."""
     if date is None:
         return None
     day = dt.date.fromisoformat(date)
@@ -284,26 +286,21 @@ class TunedModel:
         """
         messages = _messages(prompt, system)
 
-        def handle(command: retry.Command) -> retry.Reply:  # the loop is `retry.chat_flow`
+        def perform(command: retry.ModelCall) -> retry.Reply:  # the loop is `retry.chat_flow`
             match command:
-                case retry.Call():
-                    try:
-                        response = self.client.chat.completions.create(
-                            model=self.id, messages=messages, **params
-                        )
-                    except openai.OpenAIError as exc:
-                        now = self._now()
-                        return retry.CallFailed(exc, now=now, timer=now)
+                case retry.AskModel():
+                    response = self.client.chat.completions.create(
+                        model=self.id, messages=messages, **params
+                    )
                     return retry.Called(response, latency=0.0)
                 case retry.Resolve(error=error):
                     return resolve(self.client, self.id, error, fresh=self.fresh)
                 case retry.Announce(line=line):
                     announce(line, self.on_wait)
-                case retry.Pause(delay=delay):
-                    self._sleep(delay)
             return None
 
-        response = retry.run_flow(retry.chat_flow(self.id, ready_timeout), handle)
+        flow = retry.chat_flow(self.id, ready_timeout)
+        response = drive(flow, perform, sleep=self._sleep, now=self._now)
         return _completion(response, self.client)
 
     def shutdown_date(self) -> dt.date | None:
@@ -322,7 +319,7 @@ class TunedModel:
                 self._shutdown = None
             self._shutdown = self._shutdown or _published_date(self.name)
             self._looked_up = True
-        return _checked(self.id, self._shutdown, self._now())
+        return _shutdown_day(self.id, self._shutdown, self._now())
 
     def delete(self) -> bool:
         """Delete the model (OpenAI needs the Owner role); return whether it was deleted.
@@ -429,26 +426,21 @@ class AsyncTunedModel:
         """
         messages = _messages(prompt, system)
 
-        async def handle(command: retry.Command) -> retry.Reply:  # the twin of `chat`'s
+        async def perform(command: retry.ModelCall) -> retry.Reply:  # the twin of `chat`'s
             match command:
-                case retry.Call():
-                    try:
-                        response = await self.client.chat.completions.create(
-                            model=self.id, messages=messages, **params
-                        )
-                    except openai.OpenAIError as exc:
-                        now = self._now()
-                        return retry.CallFailed(exc, now=now, timer=now)
+                case retry.AskModel():
+                    response = await self.client.chat.completions.create(
+                        model=self.id, messages=messages, **params
+                    )
                     return retry.Called(response, latency=0.0)
                 case retry.Resolve(error=error):
                     return await aresolve(self.client, self.id, error, fresh=self.fresh)
                 case retry.Announce(line=line):
                     announce(line, self.on_wait)
-                case retry.Pause(delay=delay):
-                    await self._sleep(delay)
             return None
 
-        response = await retry.arun_flow(retry.chat_flow(self.id, ready_timeout), handle)
+        flow = retry.chat_flow(self.id, ready_timeout)
+        response = await adrive(flow, perform, sleep=self._sleep, now=self._now)
         return _completion(response, self.client)
 
     async def shutdown_date(self) -> dt.date | None:
@@ -463,7 +455,7 @@ class AsyncTunedModel:
                 self._shutdown = None
             self._shutdown = self._shutdown or _published_date(self.name)
             self._looked_up = True
-        return _checked(self.id, self._shutdown, self._now())
+        return _shutdown_day(self.id, self._shutdown, self._now())
 
     async def delete(self) -> bool:
         """Delete the model; return whether it was deleted.

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from finetune_kit import Dataset, DatasetError
+from finetune_kit import files as uploads
 from finetune_kit._core import files as files_core
 from finetune_kit._core import prepare as core
 from finetune_kit._core.files import identity_of_bytes
@@ -104,6 +105,12 @@ def test_the_shell_takes_a_file_id_as_it_is(
     (tmp_path / "file-local.jsonl").write_bytes(_jsonl(ROWS))
     assert not is_file_id("file-local.jsonl")
     assert prepare("file-local.jsonl", **ARGS).identity.startswith("sha256:")
+
+
+def test_an_upload_and_a_job_tell_a_file_id_from_local_data_alike() -> None:
+    """One `Source` and one `is_file_id`: `upload()` uses the preparation's own (issue 14)."""
+    assert uploads.Source is core.Source
+    assert vars(uploads)["is_file_id"] is is_file_id  # imported, not written again
 
 
 def test_bad_data_is_refused_unless_forced(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from finetune_kit import (
 from finetune_kit.cli.main import bundled_dataset
 from finetune_kit.testing import Simulator
 
-Flavour = Literal["sync", "async"]
+Twin = Literal["sync", "async"]
 Kind = Literal["openai", "azure", "azure-v1"]
 Event = MessageEvent | MetricsEvent
 Client = OpenAI | AsyncOpenAI
@@ -153,7 +153,7 @@ class Harness:
         self.sleeps = Sleeps(sim)
 
     @property
-    def flavour(self) -> Flavour:
+    def flavour(self) -> Twin:
         return "sync" if isinstance(self.client, OpenAI) else "async"
 
     async def create(self, *, model: str = MODEL, training: Any = ELLE, **kwargs: Any) -> Job:
@@ -190,7 +190,7 @@ class Harness:
             await self.client.close()
 
 
-def make_client(sim: Simulator, flavour: Flavour, kind: Kind = "openai", **kwargs: Any) -> Client:
+def make_client(sim: Simulator, flavour: Twin, kind: Kind = "openai", **kwargs: Any) -> Client:
     """A sync or async SDK client answered by `sim`: OpenAI, AzureOpenAI, or Azure's v1 URL."""
     if kind == "azure-v1":
         kwargs["base_url"] = AZURE_V1
@@ -206,7 +206,7 @@ def make_client(sim: Simulator, flavour: Flavour, kind: Kind = "openai", **kwarg
 HarnessFactory = Callable[..., Harness]
 
 
-async def harness_factory(flavour: Flavour) -> AsyncIterator[HarnessFactory]:
+async def harness_factory(flavour: Twin) -> AsyncIterator[HarnessFactory]:
     """The body of a fixture: `make(sim, kind=..., **client_kwargs)`, clients closed at teardown."""
     made: list[Harness] = []
 

@@ -31,8 +31,8 @@ from tests.jobs._helpers import (
     ELLE_EVENTS,
     MODEL,
     Event,
-    Flavour,
     HarnessFactory,
+    Twin,
     harness_factory,
     record_ids,
 )
@@ -41,13 +41,13 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Flavour:
-    value: Flavour = request.param
+def flavour(request: pytest.FixtureRequest) -> Twin:
+    value: Twin = request.param
     return value
 
 
 @pytest.fixture
-async def make(flavour: Flavour) -> AsyncIterator[HarnessFactory]:
+async def make(flavour: Twin) -> AsyncIterator[HarnessFactory]:
     async for factory in harness_factory(flavour):
         yield factory
 

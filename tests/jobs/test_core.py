@@ -50,7 +50,7 @@ from finetune_kit._core.files import (
 from finetune_kit._core.fingerprint import FINGERPRINT_KEY, fingerprint
 from finetune_kit._core.metrics import MetricPoint, from_events, parse_results_csv
 from finetune_kit._core.params import ParamProblem, check_metadata, check_method, check_suffix
-from finetune_kit._core.poll import Fetch, Fetched, FetchFailed, PollPolicy, wait_flow
+from finetune_kit._core.poll import Fetch, Fetched, PollPolicy, wait_flow
 from finetune_kit._core.spec import check_budget, job_request
 from finetune_kit.dataset.report import CostEstimate
 from finetune_kit.exceptions import (
@@ -198,11 +198,11 @@ def fetched(status: str, poll_after: float | None = None) -> Fetched:
     return Fetched(job(status), poll_after)
 
 
-def failed(error: BaseException, operation: str = "retrieve") -> FetchFailed:
-    return FetchFailed(error, classify(error, operation=operation, now=NOW))
+def failed(error: BaseException, operation: str = "retrieve") -> CallFailed:
+    return CallFailed(error, classify(error, operation=operation, now=NOW))
 
 
-def delays(policy: PollPolicy, outcomes: list[Fetched | FetchFailed]) -> list[float]:
+def delays(policy: PollPolicy, outcomes: list[Fetched | CallFailed]) -> list[float]:
     """The delay of each Fetch a wait flow yields, fed `outcomes` one by one."""
     flow = wait_flow(policy)
     out = [next(flow).delay]
@@ -326,7 +326,7 @@ def test_wait_cancelled_raises_job_cancelled_error() -> None:
 
 def test_wait_unknown_statuses_are_not_terminal() -> None:
     """Statuses outside the SDK enum (Azure's `pending`, anything new) are waited through."""
-    outcomes: list[Fetched | FetchFailed] = [
+    outcomes: list[Fetched | CallFailed] = [
         fetched(s) for s in ("pending", "weird", "validating_files", "queued", "running")
     ]
     assert delays(EXACT, outcomes) == [0.0, 5.0, 10.0, 20.0, 40.0, 60.0]
@@ -334,7 +334,7 @@ def test_wait_unknown_statuses_are_not_terminal() -> None:
 
 def test_wait_backoff_is_exact_without_jitter() -> None:
     """With `jitter=0` the polls back off 5, 10, 20, 40 then stay at the 60 s cap."""
-    outcomes: list[Fetched | FetchFailed] = [fetched("running")] * 8
+    outcomes: list[Fetched | CallFailed] = [fetched("running")] * 8
     assert delays(EXACT, outcomes) == [0.0, 5.0, 10.0, 20.0, 40.0, 60.0, 60.0, 60.0, 60.0]
 
 
@@ -367,7 +367,7 @@ def test_wait_paused_ignores_interval() -> None:
 
 def test_wait_honours_poll_after_hint() -> None:
     """The server's `openai-poll-after-ms` hint replaces the backoff."""
-    outcomes: list[Fetched | FetchFailed] = [
+    outcomes: list[Fetched | CallFailed] = [
         fetched("running", 2.5),
         fetched("running", 2.5),
         fetched("running"),
@@ -378,7 +378,7 @@ def test_wait_honours_poll_after_hint() -> None:
 def test_wait_interval_wins_over_poll_after() -> None:
     """An explicit `interval` is used for every poll, whatever the server hints."""
     policy = PollPolicy(interval=30.0)
-    outcomes: list[Fetched | FetchFailed] = [fetched("running", 2.5)] * 3
+    outcomes: list[Fetched | CallFailed] = [fetched("running", 2.5)] * 3
     assert delays(policy, outcomes) == [0.0, 30.0, 30.0, 30.0]
 
 
@@ -409,7 +409,7 @@ def test_wait_transient_error_is_waited_out(error: Exception, expected: float) -
 
 def test_wait_consecutive_errors_back_off() -> None:
     """Errors in a row back off by their own count; a good poll resets it."""
-    outcomes: list[Fetched | FetchFailed] = [
+    outcomes: list[Fetched | CallFailed] = [
         failed(server_error()),
         failed(timeout_error()),
         failed(server_error()),
@@ -434,7 +434,7 @@ def test_wait_more_than_max_errors_reraises_the_last() -> None:
 def test_wait_errors_counted_only_in_a_row() -> None:
     """A successful poll between failures resets the count: 3 + 3 errors pass `max_errors=3`."""
     policy = PollPolicy(jitter=0.0, max_errors=3)
-    outcomes: list[Fetched | FetchFailed] = [failed(server_error()) for _ in range(3)]
+    outcomes: list[Fetched | CallFailed] = [failed(server_error()) for _ in range(3)]
     outcomes += [fetched("running")]
     outcomes += [failed(server_error()) for _ in range(3)]
     flow = wait_flow(policy)

@@ -35,13 +35,13 @@ from finetune_kit.jobs import AsyncFineTuneJob, FineTuneJob
 
 pytestmark = pytest.mark.anyio
 
-Flavour = Literal["sync", "async"]
+Twin = Literal["sync", "async"]
 NOW = 1_793_491_200.0
 
 
 @pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Flavour:
-    value: Flavour = request.param
+def flavour(request: pytest.FixtureRequest) -> Twin:
+    value: Twin = request.param
     return value
 
 
@@ -58,7 +58,7 @@ class Interrupted(BaseException):
 
 
 async def run(
-    flavour: Flavour,
+    flavour: Twin,
     flow: Flow[int, Any],
     perform: Callable[[Ask], int],
     *,
@@ -95,7 +95,7 @@ def rate_limited(retry_after: str) -> openai.RateLimitError:
     return openai.RateLimitError("slow down", response=response, body=None)
 
 
-async def test_what_each_command_sends_back(flavour: Flavour) -> None:
+async def test_what_each_command_sends_back(flavour: Twin) -> None:
     """A call: what `perform` returned; `Sleep` and `Warn`: None. The flow's result is returned."""
     got: list[object] = []
 
@@ -109,7 +109,7 @@ async def test_what_each_command_sends_back(flavour: Flavour) -> None:
     assert (result, got, slept) == ("done", [10, None, 40], [2.5])
 
 
-async def test_a_raising_call_comes_back_classified_on_the_given_clock(flavour: Flavour) -> None:
+async def test_a_raising_call_comes_back_classified_on_the_given_clock(flavour: Twin) -> None:
     """The one failure type: `CallFailed(error, classified)`, classified with `now` (an HTTP
     date in Retry-After is read against it) and the command's `operation`."""
     error = rate_limited(email.utils.formatdate(NOW + 90, usegmt=True))
@@ -131,7 +131,7 @@ async def test_a_raising_call_comes_back_classified_on_the_given_clock(flavour: 
     assert later.classified.retry_after == 60.0
 
 
-async def test_a_command_outside_the_set_is_the_one_failure_type(flavour: Flavour) -> None:
+async def test_a_command_outside_the_set_is_the_one_failure_type(flavour: Twin) -> None:
     """Neither a `Call`, a `Sleep` nor a `Warn`: a `CallFailed` of a `TypeError`, never
     transient, so the flow raises it (and `perform` never sees it)."""
     seen: list[Ask] = []
@@ -160,7 +160,7 @@ async def test_a_command_outside_the_set_is_the_one_failure_type(flavour: Flavou
 
 @pytest.mark.parametrize("where", ["perform", "sleep"])
 async def test_the_flow_is_closed_when_driving_stops_on_an_exception(
-    flavour: Flavour, where: str
+    flavour: Twin, where: str
 ) -> None:
     """An exception that is not sent back (here a `BaseException`, as a cancellation is) goes
     through, and the flow is closed first: its `finally` runs, it can't be resumed."""
@@ -190,7 +190,7 @@ async def test_the_flow_is_closed_when_driving_stops_on_an_exception(
     assert inspect.getgeneratorstate(made) == inspect.GEN_CLOSED
 
 
-async def test_a_flow_that_raises_is_raised_from(flavour: Flavour) -> None:
+async def test_a_flow_that_raises_is_raised_from(flavour: Twin) -> None:
     """The flow's own error comes out of `drive` as it is (the flow is done)."""
 
     def flow() -> Generator[Ask, int | CallFailed | None, None]:
@@ -203,7 +203,7 @@ async def test_a_flow_that_raises_is_raised_from(flavour: Flavour) -> None:
     assert inspect.getgeneratorstate(made) == inspect.GEN_CLOSED
 
 
-async def test_warn_points_at_the_caller_of_the_shell(flavour: Flavour) -> None:
+async def test_warn_points_at_the_caller_of_the_shell(flavour: Twin) -> None:
     """`Warn`: a `RuntimeWarning` with the message, attributed to the caller of the code that
     drives the flow (here `run`, in this file), not to the driver."""
 

@@ -16,7 +16,7 @@ import pytest
 from finetune_kit.platform.faults import Fault
 from finetune_kit.platform.wire import error_body
 from finetune_kit.testing import Simulator
-from tests.jobs._helpers import Flavour, HarnessFactory, harness_factory
+from tests.jobs._helpers import HarnessFactory, Twin, harness_factory
 
 pytestmark = pytest.mark.anyio
 
@@ -25,13 +25,13 @@ AHEAD = 90
 
 
 @pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Flavour:
-    value: Flavour = request.param
+def flavour(request: pytest.FixtureRequest) -> Twin:
+    value: Twin = request.param
     return value
 
 
 @pytest.fixture
-async def make(flavour: Flavour) -> AsyncIterator[HarnessFactory]:
+async def make(flavour: Twin) -> AsyncIterator[HarnessFactory]:
     async for factory in harness_factory(flavour):
         yield factory
 

@@ -41,9 +41,9 @@ from tests.jobs._helpers import (
     MODEL,
     ORG_SLUG,
     Event,
-    Flavour,
     Harness,
     HarnessFactory,
+    Twin,
     harness_factory,
     no_sdk_sleep,
     record_ids,
@@ -62,13 +62,13 @@ BIG = {"n_epochs": 50}
 
 
 @pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Flavour:
-    value: Flavour = request.param
+def flavour(request: pytest.FixtureRequest) -> Twin:
+    value: Twin = request.param
     return value
 
 
 @pytest.fixture
-async def make(flavour: Flavour) -> AsyncIterator[HarnessFactory]:
+async def make(flavour: Twin) -> AsyncIterator[HarnessFactory]:
     async for factory in harness_factory(flavour):
         yield factory
 

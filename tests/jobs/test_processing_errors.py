@@ -17,16 +17,16 @@ from finetune_kit.testing.clock import VirtualClock
 
 pytestmark = pytest.mark.anyio
 
-Flavour = Literal["sync", "async"]
+Twin = Literal["sync", "async"]
 
 
 @pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Flavour:
-    value: Flavour = request.param
+def flavour(request: pytest.FixtureRequest) -> Twin:
+    value: Twin = request.param
     return value
 
 
-async def _upload(sim: Simulator, flavour: Flavour, **options: float) -> FileObject:
+async def _upload(sim: Simulator, flavour: Twin, **options: float) -> FileObject:
     opts = UploadOptions(**options)  # type: ignore[arg-type]
     if flavour == "sync":
         with sim.client(max_retries=0) as client:
@@ -42,7 +42,7 @@ def _slept(sim: Simulator) -> float:
     return sim.clock.slept
 
 
-async def test_a_retry_after_over_120_s_is_waited_out(flavour: Flavour) -> None:
+async def test_a_retry_after_over_120_s_is_waited_out(flavour: Twin) -> None:
     """Two 429s with Retry-After 130 s (the SDK gives up on those): slept 1 + 130 + 130 s."""
     sim = Simulator()
     sim.faults.rate_limit("files.retrieve", retry_after=130, times=2)
@@ -52,7 +52,7 @@ async def test_a_retry_after_over_120_s_is_waited_out(flavour: Flavour) -> None:
     assert sim.calls["files.retrieve"] == 3
 
 
-async def test_rate_limited_at_every_look_is_a_typed_error(flavour: Flavour) -> None:
+async def test_rate_limited_at_every_look_is_a_typed_error(flavour: Twin) -> None:
     """Past MAX_POLL_ERRORS failed looks in a row: RateLimitedError, the SDK's error its cause."""
     sim = Simulator()
     sim.faults.rate_limit("files.retrieve", retry_after=130, times=None)
@@ -66,7 +66,7 @@ async def test_rate_limited_at_every_look_is_a_typed_error(flavour: Flavour) -> 
     assert _slept(sim) == 1.0 + 130.0 * 10
 
 
-async def test_failed_looks_count_against_the_timeout(flavour: Flavour) -> None:
+async def test_failed_looks_count_against_the_timeout(flavour: Twin) -> None:
     """A Retry-After longer than the time left: WaitTimeoutError at the deadline, not after."""
     sim = Simulator()
     sim.faults.rate_limit("files.retrieve", retry_after=130, times=None)
@@ -77,7 +77,7 @@ async def test_failed_looks_count_against_the_timeout(flavour: Flavour) -> None:
     assert _slept(sim) == 200.0
 
 
-async def test_a_non_transient_error_is_raised_at_once(flavour: Flavour) -> None:
+async def test_a_non_transient_error_is_raised_at_once(flavour: Twin) -> None:
     """A 404 while processing is not waited out: the SDK's NotFoundError, after one look."""
     sim = Simulator()
     sim.faults.server_error("files.retrieve", status=404, times=None)

@@ -29,10 +29,10 @@ from tests.jobs._helpers import (
     ELLE,
     MODEL,
     Event,
-    Flavour,
     Harness,
     HarnessFactory,
     Job,
+    Twin,
     harness_factory,
     no_sdk_sleep,
     record_ids,
@@ -45,13 +45,13 @@ OPENAI_V1 = "https://api.openai.com/v1"
 
 
 @pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Flavour:
-    value: Flavour = request.param
+def flavour(request: pytest.FixtureRequest) -> Twin:
+    value: Twin = request.param
     return value
 
 
 @pytest.fixture
-async def make(flavour: Flavour) -> AsyncIterator[HarnessFactory]:
+async def make(flavour: Twin) -> AsyncIterator[HarnessFactory]:
     async for factory in harness_factory(flavour):
         yield factory
 
@@ -427,7 +427,7 @@ async def test_failed_job_errors_keep_their_details(make: HarnessFactory) -> Non
 
 
 @pytest.fixture
-async def wire(flavour: Flavour) -> AsyncIterator[tuple[Simulator, respx.MockRouter, Harness]]:
+async def wire(flavour: Twin) -> AsyncIterator[tuple[Simulator, respx.MockRouter, Harness]]:
     """A simulator mounted on respx at api.openai.com, and a harness whose client builds its own."""
     sim = Simulator()
     with sim.mock(base_url=OPENAI_V1) as router:

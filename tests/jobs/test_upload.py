@@ -40,7 +40,7 @@ from finetune_kit.testing.records import Timing
 
 pytestmark = pytest.mark.anyio
 
-Flavour = Literal["sync", "async"]
+Twin = Literal["sync", "async"]
 
 ELLE: Path = bundled_dataset()
 ELLE_BYTES = ELLE.read_bytes()
@@ -54,7 +54,7 @@ PROCESSING = 2.5
 class Uploader:
     """`upload` / `Dataset.upload` or `aupload` / `Dataset.aupload` behind one awaitable interface."""
 
-    def __init__(self, sim: Simulator, flavour: Flavour) -> None:
+    def __init__(self, sim: Simulator, flavour: Twin) -> None:
         self.sim = sim
         self.flavour = flavour
         self.client: OpenAI | AsyncOpenAI = (
@@ -86,7 +86,7 @@ class Uploader:
 
 
 @contextlib.asynccontextmanager
-async def make(sim: Simulator, flavour: Flavour) -> AsyncIterator[Uploader]:
+async def make(sim: Simulator, flavour: Twin) -> AsyncIterator[Uploader]:
     """An uploader of `flavour` on `sim`, closed on the way out."""
     uploader = Uploader(sim, flavour)
     try:
@@ -96,8 +96,8 @@ async def make(sim: Simulator, flavour: Flavour) -> AsyncIterator[Uploader]:
 
 
 @pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Flavour:
-    value: Flavour = request.param
+def flavour(request: pytest.FixtureRequest) -> Twin:
+    value: Twin = request.param
     return value
 
 
@@ -107,7 +107,7 @@ def sim() -> Simulator:
 
 
 @pytest.fixture
-async def up(sim: Simulator, flavour: Flavour) -> AsyncIterator[Uploader]:
+async def up(sim: Simulator, flavour: Twin) -> AsyncIterator[Uploader]:
     async with make(sim, flavour) as uploader:
         yield uploader
 
@@ -343,7 +343,7 @@ async def test_provider_processing_error(up: Uploader, sim: Simulator, tmp_path:
     assert "Line 3 is not valid JSON" in str(info.value)
 
 
-async def test_processing_timeout(flavour: Flavour) -> None:
+async def test_processing_timeout(flavour: Twin) -> None:
     """A file still processing when `timeout` passes raises WaitTimeoutError with `.waited`."""
     sim = Simulator(timing=Timing(file_processing=100.0))
     async with make(sim, flavour) as up:
@@ -353,7 +353,7 @@ async def test_processing_timeout(flavour: Flavour) -> None:
         assert sim.calls["files.retrieve"] == 3
 
 
-async def test_processing_timeout_does_not_oversleep(flavour: Flavour) -> None:
+async def test_processing_timeout_does_not_oversleep(flavour: Twin) -> None:
     """The processing wait never sleeps past `timeout`: the last poll is at the deadline."""
     sim = Simulator(timing=Timing(file_processing=100.0))
     async with make(sim, flavour) as up:
@@ -551,7 +551,7 @@ async def test_part_uploads_are_bounded_by_concurrency(
     assert sim.files[file.id].content == ELLE_BYTES
 
 
-async def test_failing_part_cancels_the_upload(flavour: Flavour) -> None:
+async def test_failing_part_cancels_the_upload(flavour: Twin) -> None:
     """A part that fails cancels the Upload and raises the SDK's error; nothing is completed."""
     sim = Simulator()
     sim.faults.server_error("uploads.parts", times=None)
@@ -587,9 +587,7 @@ def test_ctrl_c_during_a_multipart_upload_cancels_it(monkeypatch: pytest.MonkeyP
     assert sim.files == {}
 
 
-async def test_records_temporary_file_removed_after_failure(
-    flavour: Flavour, scratch: Path
-) -> None:
+async def test_records_temporary_file_removed_after_failure(flavour: Twin, scratch: Path) -> None:
     """The temporary file written for in-memory rows is removed even when the upload fails."""
     sim = Simulator()
     sim.faults.server_error("files.create", times=None)
@@ -602,7 +600,7 @@ async def test_records_temporary_file_removed_after_failure(
 # --- wrong client -----------------------------------------------------------------------------
 
 
-async def test_wrong_client_flavour(flavour: Flavour, sim: Simulator) -> None:
+async def test_wrong_client_flavour(flavour: Twin, sim: Simulator) -> None:
     """An async client given to `upload` (or a sync one to `aupload`) raises ConfigurationError."""
     dataset = Dataset.from_jsonl(ELLE)
     if flavour == "sync":

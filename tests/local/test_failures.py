@@ -28,6 +28,7 @@ def job(tmp_path: Path) -> TrainingJob:
         suffix=None,
         seed=1,
         workdir=tmp_path / "work",
+        examples=1,
         options={"max_length": 1024},
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -14,15 +15,17 @@ from finetune_kit.local import (
     TrainOptions,
     resolve_auto,
 )
+from finetune_kit.platform.lifecycle import auto_hyperparameters
+from finetune_kit.testing import Simulator, VirtualClock
 
 
 def test_resolve_auto_follows_openai_epochs_and_keeps_given_numbers() -> None:
-    assert resolve_auto(10) == {"n_epochs": 10, "batch_size": 1, "learning_rate_multiplier": 1.0}
-    assert resolve_auto(100) == {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 1.0}
+    assert resolve_auto(10) == {"n_epochs": 10, "batch_size": 1, "learning_rate_multiplier": 1.8}
+    assert resolve_auto(100) == {"n_epochs": 3, "batch_size": 1, "learning_rate_multiplier": 1.8}
     assert resolve_auto(20_000) == {
         "n_epochs": 1,
-        "batch_size": 40,
-        "learning_rate_multiplier": 1.0,
+        "batch_size": 200,
+        "learning_rate_multiplier": 1.8,
     }
     assert resolve_auto(1_000_000)["batch_size"] == 256
     assert resolve_auto(
@@ -30,6 +33,29 @@ def test_resolve_auto_follows_openai_epochs_and_keeps_given_numbers() -> None:
     ) == {"n_epochs": 2, "batch_size": 1, "learning_rate_multiplier": 0.5}
     assert resolve_auto(50, {"beta": 0.3}, method="dpo")["beta"] == 0.3
     assert resolve_auto(50, method="dpo")["beta"] == 0.1
+
+
+@pytest.mark.parametrize("rows", [10, 300, 1_200])
+def test_resolve_auto_gives_what_the_platform_reports_for_the_same_file(rows: int) -> None:
+    """The simulator's job (the shared platform) reports, for an all-"auto" job on `rows`
+    examples, exactly the numbers `resolve_auto` gives: one resolution for every engine."""
+    sim = Simulator(clock=VirtualClock(1_700_000_000))
+    client = sim.client(max_retries=0)
+    line = {
+        "messages": [
+            {"role": "user", "content": "What is the capital of France?"},
+            {"role": "assistant", "content": "Paris."},
+        ]
+    }
+    data = "".join(json.dumps(line) + "\n" for _ in range(rows)).encode()
+    uploaded = client.files.create(file=("train.jsonl", data), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=uploaded.id)
+    sim.clock.sleep(600)  # validated and queued: training started with resolved numbers
+    job = client.fine_tuning.jobs.retrieve(job.id)
+    assert job.status in ("running", "succeeded"), job.error
+    reported = job.hyperparameters.model_dump()
+    assert reported == resolve_auto(rows)
+    assert resolve_auto(rows) == auto_hyperparameters(rows)
 
 
 def test_learning_rate_is_the_multiplier_times_a_documented_base() -> None:

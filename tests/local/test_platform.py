@@ -278,3 +278,117 @@ def test_local_serve_command_builds_a_server_on_a_free_port(
     finally:
         server.stop()
         served.close()
+
+
+# --- restarts: the last tests of the module (the first stops the module platform's trainer) ---
+
+
+def _interrupted_job(platform: Any) -> tuple[str, int, int]:
+    """A job of 20 steps (10 rows, 2 epochs) on the module platform, stopped as a crash would
+    stop it: a few steps after its first checkpoint, the trainer stops and the platform never
+    looks again. Returns the job id, the last step the store recorded, and the step the
+    trainer stopped at (it saved a checkpoint there, which the store never heard of)."""
+    from finetune_kit.local import CheckpointSaved, Metrics, Paused
+
+    client = platform.client()
+    data = "".join(_row(q, "Lima.") for q in QUESTIONS).encode()
+    uploaded = client.files.create(file=("again.jsonl", data), purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(
+        model="tiny",
+        training_file=uploaded.id,
+        method={
+            "type": "supervised",
+            "supervised": {"hyperparameters": {"n_epochs": 2, "batch_size": 1}},
+        },
+    )
+    client.fine_tuning.jobs.retrieve(job.id)  # validated, handed to the engine
+    engine = platform.training_engine
+    engine.wait(
+        job.id,
+        WAIT,
+        until=lambda h: (
+            any(isinstance(e, CheckpointSaved) for e in h)
+            and any(isinstance(e, Metrics) and e.step > 11 for e in h)
+        ),
+    )
+    assert client.fine_tuning.jobs.retrieve(job.id).status == "running"  # the store's last word
+    recorded = platform.jobs[job.id].steps_done
+    engine.pause(job.id)  # the trainer stops (the platform is not told: as if it crashed)
+    engine.wait(job.id, WAIT)
+    [stopped] = [e.step for e in engine.history(job.id) if isinstance(e, CheckpointSaved)][-1:]
+    assert isinstance(engine.history(job.id)[-1], Paused)
+    engine.poll(job.id)  # what the trainer said since: lost with the crashed server
+    return job.id, recorded, stopped
+
+
+def test_a_restarted_server_resumes_a_crashed_job_from_its_checkpoint_and_a_closed_one_too(
+    trained: dict[str, Any], platform: Any, tiny_model_dir: Path
+) -> None:
+    """A job running when the server died resumes, on the next server, from the latest
+    checkpoint at or before the last step recorded, each step reported once; closed cleanly
+    while it trains (Ctrl-C), it is paused through a checkpoint, and the server after that
+    resumes it from there.
+
+    The second server trains with the module platform's (warm) trainer, to spare a process
+    start; it is handed exactly what a fresh one would be. The module's last test: it closes
+    that trainer."""
+    from finetune_kit.local import Metrics
+    from finetune_kit.local.platform import LocalPlatform
+
+    job_id, recorded, stopped = _interrupted_job(platform)
+    assert 10 < recorded <= stopped < 20
+    resumed_at = stopped if stopped == recorded else 10  # never past what the store recorded
+    second = LocalPlatform(
+        models={"tiny": tiny_model_dir}, root=platform.root, device="cpu", seed=6
+    )
+    second.training_engine.close()  # never started: no worker
+    second.training_engine = second.local_training.engine = platform.training_engine
+    try:
+        record = second.jobs[job_id]
+        assert (record.status, record.submitted, record.steps_done) == (
+            "queued",
+            True,
+            resumed_at,
+        )
+        assert [r["step"] for r in record.metrics_rows] == list(range(1, resumed_at + 1))
+        client = second.client()
+        assert client.fine_tuning.jobs.retrieve(job_id).status == "queued"
+        second.training_engine.wait(
+            job_id,
+            WAIT,
+            until=lambda h: any(isinstance(e, Metrics) and e.step > stopped + 1 for e in h),
+        )
+        assert client.fine_tuning.jobs.retrieve(job_id).status == "running"
+        events = [
+            e.message for e in reversed(client.fine_tuning.jobs.list_events(job_id, limit=500).data)
+        ]
+        at = events.index(
+            "The server restarted while this job was running: training resumes from the "
+            f"checkpoint of step {resumed_at}"
+        )
+        assert events[at + 1 : at + 3] == [
+            f"resuming from the checkpoint of step {resumed_at}",
+            "Fine-tuning job started",
+        ]
+        steps = [int(m.split()[1].split("/")[0]) for m in events if m.startswith("Step ")]
+        assert steps == list(range(1, len(steps) + 1))  # each once: the new run's from there
+    finally:
+        second.close()  # pauses the job through a checkpoint, and says so in the store
+    record = second.jobs[job_id]
+    assert record.status == "paused"
+    paused_at = record.steps_done
+    assert json.loads((platform.root / "stopped-jobs.json").read_text()) == [job_id]
+    assert record.events[-1]["message"] == f"Fine-tuning job paused at step {paused_at}/20"
+
+    third = LocalPlatform(models={"tiny": tiny_model_dir}, root=platform.root, device="cpu")
+    try:  # no request: the job is not handed to the trainer, nothing more trains
+        record = third.jobs[job_id]
+        assert record.status == "queued"
+        assert [e["message"] for e in record.events[-2:]] == [
+            "The server restarted: resuming the job it paused on stopping",
+            "Fine-tuning job resumed",
+        ]
+        assert third.local_training.job(job_id).model == str(tiny_model_dir)
+        assert not (platform.root / "stopped-jobs.json").exists()
+    finally:
+        third.close()

@@ -22,6 +22,7 @@ from tests.local.conftest import require_local_stack
 from tests.local.test_training import require_trainer_stack
 
 WAIT = 300.0
+AUTO_ROWS = 300
 QUESTIONS = ("Hi?", "Name a city.", "Any news?", "Say one thing.")
 
 
@@ -99,7 +100,10 @@ def jobs(platform: Any) -> dict[str, Any]:
         method={"type": "dpo", "dpo": {"hyperparameters": {"n_epochs": 1, "batch_size": 1}}},
         metadata={"local.lora_rank": "4", "team": "search"},
     )
-    return {"long": long, "echo": echo, "prefer": prefer, "seen": {}}
+    auto = client.fine_tuning.jobs.create(  # all "auto"; cancelled while queued, never trains
+        model="tiny", training_file=upload("auto.jsonl", _sft("Lima.", AUTO_ROWS))
+    )
+    return {"long": long, "echo": echo, "prefer": prefer, "auto": auto, "seen": {}}
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +114,13 @@ def flow(platform: Any, jobs: dict[str, Any]) -> dict[str, Any]:
 
     seen: dict[str, Any] = {}
     long, echo, prefer = jobs["long"].id, jobs["echo"].id, jobs["prefer"].id
-    for job_id in (long, echo, prefer):  # validated, then handed to the engine's queue
+    auto = jobs["auto"].id
+    for job_id in (long, echo, prefer, auto):  # validated, then handed to the engine's queue
         got = client.fine_tuning.jobs.retrieve(job_id)
         assert got.status == "queued", (got.status, got.error)
+    seen["auto queued"] = client.fine_tuning.jobs.retrieve(auto)
+    seen["auto handed over"] = platform.training.job(auto)
+    seen["auto cancel"] = client.fine_tuning.jobs.cancel(auto).status
     engine.wait(long, WAIT, until=_has(local.Metrics))
     seen["long running"] = client.fine_tuning.jobs.retrieve(long).status
     seen["echo behind it"] = client.fine_tuning.jobs.retrieve(echo).status
@@ -149,6 +157,20 @@ def test_a_job_behind_a_running_one_says_queued_until_the_engine_starts_it(
         "Files validated, moving job to queued state",
         "Fine-tuning job started",
     ]
+
+
+def test_auto_hyperparameters_the_local_job_trains_with_are_those_the_job_reports(
+    flow: dict[str, Any],
+) -> None:
+    from finetune_kit.local import resolve_auto
+
+    reported = flow["auto queued"].hyperparameters.model_dump()
+    handed = flow["auto handed over"]
+    assert reported == {"n_epochs": 3, "batch_size": 3, "learning_rate_multiplier": 1.8}
+    assert handed.hyperparameters == reported  # what the worker would have trained with
+    assert handed.examples == AUTO_ROWS
+    assert resolve_auto(AUTO_ROWS) == reported
+    assert flow["auto cancel"] == "cancelled"
 
 
 def test_cancel_while_training_stops_the_job_without_a_model(flow: dict[str, Any]) -> None:

@@ -90,6 +90,7 @@ def make_job(
         suffix=name,
         seed=7,
         workdir=folder / "work",
+        examples=len(rows),
         options={"max_length": 64, **(options or {})},
     )
 

@@ -20,7 +20,7 @@ T = TypeVar("T")
 Client = OpenAI | AsyncOpenAI
 """Either SDK client: the shared test bodies take one and `await aw(...)` every call."""
 
-Flavour = Literal["sync", "async"]
+Twin = Literal["sync", "async"]
 
 MODEL = "gpt-4o-mini-2024-07-18"
 ORG_SLUG = "finetune-kit-sim"
@@ -72,7 +72,7 @@ async def all_items(
     return [item async for item in first]
 
 
-def make_client(sim: Simulator, flavour: Flavour, *, max_retries: int = 0) -> Client:
+def make_client(sim: Simulator, flavour: Twin, *, max_retries: int = 0) -> Client:
     """A sync or async SDK client answered by `sim`."""
     if flavour == "sync":
         return sim.client(max_retries=max_retries)

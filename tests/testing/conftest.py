@@ -8,7 +8,7 @@ import pytest
 from openai import OpenAI
 
 from finetune_kit.testing import Simulator
-from tests.testing._sim_helpers import Client, Flavour, closing, make_client
+from tests.testing._sim_helpers import Client, Twin, closing, make_client
 
 
 @pytest.fixture
@@ -26,6 +26,6 @@ def client(sim: Simulator) -> OpenAI:
 @pytest.fixture(params=["sync", "async"])
 async def api(request: pytest.FixtureRequest, sim: Simulator) -> AsyncIterator[Client]:
     """The same test body through the sync and the async client."""
-    flavour: Flavour = request.param
+    flavour: Twin = request.param
     async for c in closing(make_client(sim, flavour)):
         yield c

@@ -17,7 +17,7 @@ from tests.testing._sim_helpers import (
     RUN_START,
     VALIDATING,
     Client,
-    Flavour,
+    Twin,
     all_items,
     aw,
     closing,
@@ -35,7 +35,7 @@ async def retrying_api(
     request: pytest.FixtureRequest, sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Client]:
     """An SDK client with 2 retries whose back-off takes no (real) time."""
-    flavour: Flavour = request.param
+    flavour: Twin = request.param
     c = make_client(sim, flavour, max_retries=2)
     monkeypatch.setattr(c, "_calculate_retry_timeout", _no_wait)
     async for each in closing(c):

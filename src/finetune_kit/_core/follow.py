@@ -19,7 +19,7 @@ from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from finetune_kit._core.drive import Call, CallFailed, Sleep, Warn
 from finetune_kit._core.events import EventCursor, ListEvents, MessageEvent, MetricsEvent
 from finetune_kit._core.metrics import MetricPoint, from_events, merge, needs_events
-from finetune_kit._core.poll import TERMINAL, Fetched, FetchFailed, PollPolicy, wait_flow
+from finetune_kit._core.poll import TERMINAL, Fetched, PollPolicy, wait_flow
 
 __all__ = [
     "Event",
@@ -161,21 +161,21 @@ class JobEvents:
         finally:
             flow.close()
 
-    def _look(self, on_event: Callable[[Event], object] | None) -> JobFlow[Fetched | FetchFailed]:
+    def _look(self, on_event: Callable[[Event], object] | None) -> JobFlow[Fetched | CallFailed]:
         got = yield Retrieve()
         if isinstance(got, CallFailed):
-            return FetchFailed(got.error, got.classified)
+            return got
         if on_event is not None:
             new = yield from self.drain(self.handed, "retrieve")
             if isinstance(new, CallFailed):
-                return FetchFailed(new.error, new.classified)
+                return new
             for event in new:
                 # Past an event once handed out: if on_event raises, the rest of the page
                 # comes with the next wait().
                 self.handed.advance(event)
                 done = yield HandOut(event, on_event)
                 if isinstance(done, CallFailed):
-                    return FetchFailed(done.error, done.classified)
+                    return done
         return _as(Fetched, got)
 
 

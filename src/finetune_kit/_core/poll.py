@@ -1,9 +1,9 @@
 """Waiting for a job, as a generator of commands: the policy, free of I/O and of clocks.
 
 `wait_flow` yields `Fetch(delay)` ("sleep `delay`, then retrieve the job") and is sent back what
-happened: `Fetched(job, poll_after)` or `FetchFailed(error, classified)`. The sync and async
-shells only carry out the commands, so both wait exactly alike, and tests drive the flow with
-`.send()` alone.
+happened: `Fetched(job, poll_after)` or the `CallFailed(error, classified)` of
+`finetune_kit._core.drive` (its one failure type). The sync and async shells only carry out the
+commands, so both wait exactly alike, and tests drive the flow with `.send()` alone.
 
 Added in 0.1.0.
 """
@@ -18,14 +18,14 @@ from datetime import timedelta
 
 from openai.types.fine_tuning import FineTuningJob
 
-from finetune_kit._core.errors import Classified, job_error
+from finetune_kit._core.drive import CallFailed
+from finetune_kit._core.errors import job_error
 from finetune_kit.exceptions import ConfigurationError, WaitTimeoutError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "TERMINAL",
     "Fetch",
-    "FetchFailed",
     "Fetched",
     "PollPolicy",
     "WaitFlow",
@@ -135,14 +135,6 @@ class Fetched:
     poll_after: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FetchFailed:
-    """Result: the retrieve raised `error`, classified."""
-
-    error: BaseException
-    classified: Classified
-
-
 @dataclass(slots=True)
 class _State:
     waited: float = 0.0
@@ -152,7 +144,7 @@ class _State:
     delays: list[float] = field(default_factory=list)
 
 
-WaitFlow = Generator[Fetch, Fetched | FetchFailed, FineTuningJob]
+WaitFlow = Generator[Fetch, Fetched | CallFailed, FineTuningJob]
 
 
 def wait_flow(policy: PollPolicy) -> WaitFlow:
@@ -167,7 +159,7 @@ def wait_flow(policy: PollPolicy) -> WaitFlow:
     st = _State()
     outcome = yield Fetch(0.0)
     while True:
-        if isinstance(outcome, FetchFailed):
+        if isinstance(outcome, CallFailed):
             c = outcome.classified
             st.errors += 1
             if not c.transient or st.errors > policy.max_errors:

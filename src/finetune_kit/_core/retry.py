@@ -1,60 +1,62 @@
-"""Calling a model until it answers, as generator flows: each retry loop written once.
+"""Calling a model until it answers, as flows for `drive` / `adrive`: each retry loop written once.
 
 `chat_flow` is `TunedModel.chat`'s loop (wait for a model not served yet, wait out rate limits);
 `answer_flow` is the loop of each of `compare`'s calls (its own retries within a deadline, the
 concurrency gate told how each call went). A flow yields commands and is sent back what came of
-each; the sync and async shells only carry them out, so both twins retry exactly alike, and
-tests drive a flow with `.send()` alone:
+each; the sync and async shells only carry them out (`perform`, with `drive` / `adrive`), so
+both twins retry exactly alike, and tests drive a flow with `.send()` alone:
 
 | command | the shell does | sends back |
 |---|---|---|
-| `Call()` | calls the model once | `Called(response, latency)` or `CallFailed(error, now, timer)` |
+| `AskModel(operation)` | calls the model once | `Called(response, latency)` |
+| `ReadTimer()` | reads the run's timer (compare) | its value |
 | `Pace(rate_limited)` | tells its concurrency gate how the call went (compare) | None |
 | `Resolve(error)` | decides what the model's first "not found" means (`models.resolve`) | a `Verdict` |
 | `Announce(line, attempt)` | says what is waited for (`models.announce`) | None |
-| `Pause(delay)` | waits `delay` seconds | its timer after the wait (compare), or None |
+| `Sleep(seconds)` | waits (`drive`'s own command) | None |
 
-`run_flow` / `arun_flow` drive a flow with a handler of these commands and close it, however it
-ends. Pure: no I/O, no clock reads, no sleeping (the times come back with the outcomes).
+Each is a `Call` of `finetune_kit._core.drive` but `Sleep`; a call that raised comes back as
+its `CallFailed` (classified with the shell's clock). A model call's `OpenAIError` is what the
+flows retry; any other error (a shell's, a look-up's, a callback's) is raised as it came. Pure:
+no I/O, no clock reads, no sleeping (the times come back with the outcomes).
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import openai
 
 from finetune_kit._core import ready
-from finetune_kit._core.errors import classify
+from finetune_kit._core.drive import Call, CallFailed, Flow, Sleep
+from finetune_kit._core.errors import Classified
 from finetune_kit.exceptions import RateLimitedError
 
 __all__ = [
-    "CALL",
+    "ASK_CHAT",
+    "ASK_COMPARE",
     "MAX_ATTEMPTS",
     "NOT_READY_ATTEMPTS",
     "RATE_LIMIT_ATTEMPTS",
     "RATE_LIMIT_RETRIES",
     "READY_BUDGET",
+    "READ_TIMER",
     "Announce",
-    "Call",
-    "CallFailed",
+    "AskModel",
     "Called",
-    "Command",
-    "Flow",
     "GaveUp",
+    "ModelCall",
+    "ModelFlow",
     "Pace",
-    "Pause",
+    "ReadTimer",
     "Reply",
     "Resolve",
     "answer_delay",
     "answer_flow",
-    "arun_flow",
     "chat_flow",
     "ready_delay",
-    "run_flow",
 ]
 
 RATE_LIMIT_RETRIES = 5
@@ -71,46 +73,59 @@ NOT_READY_ATTEMPTS = 14
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
-    """Command: call the model once (compare: holding a slot of its gate only meanwhile)."""
+class AskModel(Call):
+    """Command: call the model once (compare: holding a slot of its gate only meanwhile).
+
+    `operation` names the call in a classified error (`rate limited during chat`).
+    """
+
+    operation: str
 
 
-CALL = Call()
+ASK_CHAT = AskModel("chat")
+ASK_COMPARE = AskModel("compare")
 
 
 @dataclass(frozen=True, slots=True)
-class Pace:
+class ReadTimer(Call):
+    """Command: read the run's timer, on which compare's deadline is set (sent back: seconds)."""
+
+    operation: str = "timer"
+
+
+READ_TIMER = ReadTimer()
+
+
+@dataclass(frozen=True, slots=True)
+class Pace(Call):
     """Command: tell the concurrency gate how the call went (a 429 shrinks its limit)."""
 
     rate_limited: bool
+    operation: str = "pace"
 
 
 @dataclass(frozen=True, slots=True)
-class Resolve:
+class Resolve(Call):
     """Command: what the model's "not found" `error` means (`models.resolve`): a `Verdict`.
 
     The shell may look the model up; it raises `ModelNotFoundError` for one that does not exist.
     """
 
     error: openai.NotFoundError
+    operation: str = "resolve"
 
 
 @dataclass(frozen=True, slots=True)
-class Announce:
+class Announce(Call):
     """Command: say `line` (what is waited for); `attempt` numbers the waits of one call."""
 
     line: str
     attempt: int
+    operation: str = "announce"
 
 
-@dataclass(frozen=True, slots=True)
-class Pause:
-    """Command: wait `delay` seconds, then send back the run's timer (or None)."""
-
-    delay: float
-
-
-Command = Call | Pace | Resolve | Announce | Pause
+ModelCall = AskModel | ReadTimer | Pace | Resolve | Announce
+"""The calls of these flows: what a shell's `perform` carries out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,19 +134,6 @@ class Called:
 
     response: Any
     latency: float
-
-
-@dataclass(frozen=True, slots=True)
-class CallFailed:
-    """The call raised `error`.
-
-    `now`: wall-clock seconds since the epoch (a Retry-After given as an HTTP date is relative
-    to it); `timer`: the run's timer, on which its deadline is set.
-    """
-
-    error: openai.OpenAIError
-    now: float
-    timer: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,38 +147,56 @@ class GaveUp:
     late: bool = False
 
 
-Reply = Called | CallFailed | ready.Verdict | float | None
-"""What a shell sends back: see the table above."""
+Reply = Called | ready.Verdict | float | None
+"""What a shell's `perform` returns: see the table above."""
 T = TypeVar("T")
-Flow = Generator[Command, Reply, T]
+ModelFlow = Flow[Reply, T]
+"""A flow of these calls (and `Sleep`), returning `T`."""
 
 _VERDICTS: frozenset[object] = frozenset(typing.get_args(ready.Verdict))
 
 
-def _outcome(reply: Reply) -> Called | CallFailed:
-    if isinstance(reply, (Called, CallFailed)):
+def _done(reply: Reply | CallFailed) -> Reply:
+    """What a call sent back; the error of one that raised, raised as it came."""
+    if isinstance(reply, CallFailed):
+        raise reply.error
+    return reply
+
+
+def _outcome(reply: Reply | CallFailed) -> Called | CallFailed:
+    """A model call's outcome: answered, or failed with an `OpenAIError` (anything else raised)."""
+    if isinstance(reply, CallFailed) and isinstance(reply.error, openai.OpenAIError):
         return reply
-    raise TypeError(f"a Call is answered with Called or CallFailed, not {reply!r}")
+    if isinstance(_done(reply), Called):
+        return typing.cast("Called", reply)
+    raise TypeError(f"a model call is answered with Called or CallFailed, not {reply!r}")
 
 
-def _verdict(reply: Reply) -> ready.Verdict:
-    if reply in _VERDICTS:
+def _verdict(reply: Reply | CallFailed) -> ready.Verdict:
+    if _done(reply) in _VERDICTS:
         return typing.cast("ready.Verdict", reply)
     raise TypeError(
         f"a Resolve is answered with a verdict ({sorted(map(str, _VERDICTS))}), not {reply!r}"
     )
 
 
-def _timer(reply: Reply) -> float:
-    if isinstance(reply, (int, float)) and not isinstance(reply, bool):
-        return float(reply)
-    raise TypeError(f"a compare Pause is answered with the run's timer, not {reply!r}")
+def _timer(reply: Reply | CallFailed) -> float:
+    value = _done(reply)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"a ReadTimer is answered with the run's timer, not {reply!r}")
+
+
+def _sdk_error(failed: CallFailed) -> openai.OpenAIError:
+    error = failed.error
+    assert isinstance(error, openai.OpenAIError)  # noqa: S101 - `_outcome` let only these by
+    return error
 
 
 # --- TunedModel.chat ----------------------------------------------------------------------
 
 
-def chat_flow(model_id: str, ready_timeout: float) -> Flow[Any]:
+def chat_flow(model_id: str, ready_timeout: float) -> ModelFlow[Any]:
     """`TunedModel.chat`'s calls: return the response of the first call answered.
 
     A "not found" is waited out when the first one's verdict (`Resolve`) says the model exists
@@ -196,13 +216,13 @@ def chat_flow(model_id: str, ready_timeout: float) -> Flow[Any]:
     waits = limited = 0
     verdict: ready.Verdict | None = None  # what the first "not found" meant: decided once
     while True:
-        outcome = _outcome((yield CALL))
+        outcome = _outcome((yield ASK_CHAT))
         if isinstance(outcome, Called):
             return outcome.response
-        exc = outcome.error
+        exc = _sdk_error(outcome)
         if verdict is None and isinstance(exc, openai.NotFoundError):
             verdict = _verdict((yield Resolve(exc)))
-        c = classify(exc, operation="chat", now=outcome.now)  # removes echoed keys first
+        c = outcome.classified  # as "chat", keys echoed by the provider removed
         if isinstance(exc, openai.NotFoundError) and c.translated is None:
             deployment = ready.kind_of(exc) == "deployment"
             if verdict == "unavailable":
@@ -213,14 +233,14 @@ def chat_flow(model_id: str, ready_timeout: float) -> Flow[Any]:
                 step = steps.pop(0)
                 line = ready.waiting(model_id, step, waited, ready_timeout, deployment=deployment)
                 waits += 1
-                yield Announce(line, waits)
+                _done((yield Announce(line, waits)))
                 waited += step
-                yield Pause(step)
+                yield Sleep(step)
                 continue
         if isinstance(c.translated, RateLimitedError) and c.transient:
             limited += 1
             if limited <= RATE_LIMIT_RETRIES:
-                yield Pause(c.retry_after or min(60.0, 5.0 * 2 ** (limited - 1)))
+                yield Sleep(c.retry_after or min(60.0, 5.0 * 2 ** (limited - 1)))
                 continue
         if c.translated is not None:
             raise c.translated from exc
@@ -240,27 +260,26 @@ READY_BUDGET = sum(ready_delay(a) for a in range(1, NOT_READY_ATTEMPTS))
 
 
 def answer_delay(
-    exc: openai.OpenAIError, attempt: int, *, not_ready: bool, now: float
+    exc: openai.OpenAIError, c: Classified, attempt: int, *, not_ready: bool
 ) -> float | None:
     """Seconds compare waits before calling again after `exc`, its `attempt`-th; None: give up.
 
-    A rate limit is waited out `RATE_LIMIT_ATTEMPTS` times, another transient error
-    `MAX_ATTEMPTS` times (Retry-After honoured, relative to `now` when it is an HTTP date, else
-    0.5 s, 1 s, 2 s... up to 30 s). A model known to exist that answers 404 (`not_ready`) is
-    not served yet: waited for too (`ready_delay`), as `TunedModel.chat` does.
+    `c`: `exc` classified (as "compare", on the shell's wall clock). A rate limit is waited out
+    `RATE_LIMIT_ATTEMPTS` times, another transient error `MAX_ATTEMPTS` times (Retry-After
+    honoured, else 0.5 s, 1 s, 2 s... up to 30 s). A model known to exist that answers 404
+    (`not_ready`) is not served yet: waited for too (`ready_delay`), as `TunedModel.chat` does.
     """
     if isinstance(exc, openai.NotFoundError) and not_ready:
         return None if attempt >= NOT_READY_ATTEMPTS else ready_delay(attempt)
     limit = RATE_LIMIT_ATTEMPTS if isinstance(exc, openai.RateLimitError) else MAX_ATTEMPTS
-    if attempt >= limit:
-        return None
-    c = classify(exc, operation="compare", now=now)
-    if not c.transient:
+    if attempt >= limit or not c.transient:
         return None
     return c.retry_after or min(30.0, 0.5 * 2 ** (attempt - 1))
 
 
-def answer_flow(model_id: str, *, timer: float, deadline: float | None) -> Flow[Called | GaveUp]:
+def answer_flow(
+    model_id: str, *, timer: float, deadline: float | None
+) -> ModelFlow[Called | GaveUp]:
     """One of `compare`'s calls, retried: `Called` once answered, else `GaveUp`.
 
     Args:
@@ -269,66 +288,36 @@ def answer_flow(model_id: str, *, timer: float, deadline: float | None) -> Flow[
         deadline: The timer's value at which the run stops calling (None: no deadline). No call
             starts after it and no retry waits past it.
 
-    Each call's outcome is told to the gate (`Pace`); the first "not found" of a model is
-    resolved (`Resolve`: "wait" for one known to exist, which is then waited for and announced).
+    The timer is read (`ReadTimer`) after a failed call and after each wait. Each call's outcome
+    is told to the gate (`Pace`); the first "not found" of a model is resolved (`Resolve`:
+    "wait" for one known to exist, which is then waited for and announced).
     """
     last: openai.OpenAIError | None = None
     for attempt in range(1, RATE_LIMIT_ATTEMPTS + 1):
         if deadline is not None and timer >= deadline:
             return GaveUp(last, late=True)
-        outcome = _outcome((yield CALL))
+        outcome = _outcome((yield ASK_COMPARE))
+        if isinstance(outcome, CallFailed):
+            timer = _timer((yield READ_TIMER))
         rate_limited = isinstance(outcome, CallFailed) and isinstance(
             outcome.error, openai.RateLimitError
         )
-        yield Pace(rate_limited=rate_limited)
+        _done((yield Pace(rate_limited=rate_limited)))
         if isinstance(outcome, Called):
             return outcome
-        last = outcome.error
+        last = _sdk_error(outcome)
         not_ready = isinstance(last, openai.NotFoundError) and (
             _verdict((yield Resolve(last))) == "wait"
         )
-        delay = answer_delay(last, attempt, not_ready=not_ready, now=outcome.now)
+        delay = answer_delay(last, outcome.classified, attempt, not_ready=not_ready)
         if delay is None:
             return GaveUp(last)
-        if deadline is not None and not outcome.timer + delay < deadline:
+        if deadline is not None and not timer + delay < deadline:
             return GaveUp(last, late=True)  # the retry would come too late: never wait past it
         if not_ready:
             waited = sum(ready_delay(a) for a in range(1, attempt))
             line = ready.waiting(model_id, delay, waited, READY_BUDGET, deployment=False)
-            yield Announce(line, attempt)
-        timer = _timer((yield Pause(delay)))
+            _done((yield Announce(line, attempt)))
+        yield Sleep(delay)
+        timer = _timer((yield READ_TIMER))
     raise AssertionError("unreachable")  # pragma: no cover - the last attempt gives up
-
-
-# --- drivers ------------------------------------------------------------------------------
-
-
-def run_flow(flow: Flow[T], handle: Callable[[Command], Reply]) -> T:
-    """Carry out each command of `flow` with `handle`; return what the flow returns.
-
-    The flow is closed however this ends (an error of `handle`, Ctrl-C...).
-    """
-    reply: Reply = None
-    try:
-        while True:
-            try:
-                command = flow.send(reply)
-            except StopIteration as done:
-                return typing.cast("T", done.value)
-            reply = handle(command)
-    finally:
-        flow.close()
-
-
-async def arun_flow(flow: Flow[T], handle: Callable[[Command], Awaitable[Reply]]) -> T:
-    """The async twin of `run_flow`: `handle` is awaited."""
-    reply: Reply = None
-    try:
-        while True:
-            try:
-                command = flow.send(reply)
-            except StopIteration as done:
-                return typing.cast("T", done.value)
-            reply = await handle(command)
-    finally:
-        flow.close()

@@ -360,8 +360,9 @@ def _run_local(
     if location is None:
         return 0
     torch: Any = importlib.import_module("torch")
-    device = "GPU" if torch.cuda.is_available() else "CPU"
-    if device == "CPU":
+    cuda = bool(torch.cuda.is_available())
+    device = "GPU" if cuda else "CPU"
+    if not cuda:
         out("no GPU: training on the CPU (minutes, for the bundled dataset)")
     from finetune_kit.local.platform import LocalPlatform  # noqa: PLC0415 - loads torch
 
@@ -372,7 +373,13 @@ def _run_local(
         f"{device}, {epochs} of batch {LOCAL_BATCH_SIZE}, answering with transformers; "
         "nothing left this machine."
     )
-    with LocalPlatform(models={name: location}, root=options.root or folder / "local") as platform:
+    # The device is chosen here, not left to "auto": the worker would say "no GPU" again, in
+    # the job's events, which the demo prints as they come.
+    with LocalPlatform(
+        models={name: location},
+        root=options.root or folder / "local",
+        device="cuda" if cuda else "cpu",
+    ) as platform:
         local = _Local(
             platform.client(),
             location,

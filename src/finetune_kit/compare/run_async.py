@@ -10,6 +10,7 @@ import anyio
 import openai
 
 from finetune_kit._core import retry
+from finetune_kit._core.drive import adrive
 from finetune_kit._core.scoring import Grader
 from finetune_kit._defaults import asleep_for, now_for, timer_for
 from finetune_kit.batch import arun_batch
@@ -90,31 +91,25 @@ async def acompare(  # noqa: PLR0915 - compare's flow, in one piece like its twi
     async def attempts(item: _Item, model_id: str, shots: list[dict[str, Any]]) -> Answer:
         messages = _messages(item, shots)
 
-        async def handle(command: retry.Command) -> retry.Reply:  # the twin of `compare`'s
+        async def perform(command: retry.ModelCall) -> retry.Reply:  # the twin of `compare`'s
             match command:
-                case retry.Call():
+                case retry.AskModel():
                     async with gate:
                         start = timer()
-                        try:
-                            raw = await create(model=model_id, messages=messages, **params)
-                        except openai.OpenAIError as exc:
-                            failure = exc
-                        else:
-                            return retry.Called(raw, latency=timer() - start)
-                    return retry.CallFailed(failure, now=now(), timer=timer())
+                        raw = await create(model=model_id, messages=messages, **params)
+                        return retry.Called(raw, latency=timer() - start)
+                case retry.ReadTimer():
+                    return timer()
                 case retry.Pace(rate_limited=rate_limited):
                     await gate.outcome(rate_limited=rate_limited)
                 case retry.Resolve(error=error):
                     return await _aresolved(client, found, found_lock, model_id, error)
                 case retry.Announce(line=line, attempt=attempt):
                     found.announce(model_id, attempt, line)
-                case retry.Pause(delay=delay):
-                    await sleep(delay)
-                    return timer()
             return None
 
         flow = retry.answer_flow(model_id, timer=timer(), deadline=limit.at)
-        result = await retry.arun_flow(flow, handle)
+        result = await adrive(flow, perform, sleep=sleep, now=now)
         return _settled(result, limit, item=item, model_id=model_id, graders=on_call, prices=prices)
 
     async def run(item: _Item, label: str, model_id: str, shots: list[dict[str, Any]]) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import openai
 
 from finetune_kit._core import retry
+from finetune_kit._core.drive import drive
 from finetune_kit._core.scoring import Grader
 from finetune_kit._defaults import now_for, sleep_for, timer_for
 from finetune_kit.batch import run_batch
@@ -218,18 +219,15 @@ def compare(
         item, _label, model_id, shots = task
         messages = _messages(item, shots)
 
-        def handle(command: retry.Command) -> retry.Reply:  # the loop is `answer_flow`
+        def perform(command: retry.ModelCall) -> retry.Reply:  # the loop is `answer_flow`
             match command:
-                case retry.Call():
+                case retry.AskModel():
                     with gate:  # a slot only while calling: a task waiting out a 429 holds none
                         start = timer()
-                        try:
-                            raw = create(model=model_id, messages=messages, **params)
-                        except openai.OpenAIError as exc:
-                            failure = exc
-                        else:
-                            return retry.Called(raw, latency=timer() - start)
-                    return retry.CallFailed(failure, now=now(), timer=timer())
+                        raw = create(model=model_id, messages=messages, **params)
+                        return retry.Called(raw, latency=timer() - start)
+                case retry.ReadTimer():
+                    return timer()
                 case retry.Pace(rate_limited=rate_limited):
                     gate.outcome(rate_limited=rate_limited)
                 case retry.Resolve(error=error):
@@ -237,17 +235,17 @@ def compare(
                 case retry.Announce(line=line, attempt=attempt):
                     with found_lock:
                         found.announce(model_id, attempt, line)
-                case retry.Pause(delay=delay):
-                    pause(delay)
-                    if stop.is_set():
-                        raise _Stopped
-                    return timer()
             return None
+
+        def wait(seconds: float) -> None:
+            pause(seconds)
+            if stop.is_set():
+                raise _Stopped
 
         if stop.is_set():
             raise _Stopped
         flow = retry.answer_flow(model_id, timer=timer(), deadline=limit.at)
-        result = retry.run_flow(flow, handle)
+        result = drive(flow, perform, sleep=wait, now=now)
         return _settled(result, limit, item=item, model_id=model_id, graders=on_call, prices=prices)
 
     tasks = [(item, label, model_id, shots) for item in items for label, model_id, shots in plan]

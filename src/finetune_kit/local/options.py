@@ -1,5 +1,6 @@
 """The local knobs of a training job, their defaults, and the `"auto"` hyperparameters.
 
+`"auto"` hyperparameters are resolved by the platform, as for every engine (`resolve_auto`).
 Learning rate = `learning_rate_multiplier` x a base rate: `LORA_BASE_LEARNING_RATE` (2e-4)
 with LoRA, `FULL_BASE_LEARNING_RATE` (2e-5) for full fine-tuning, or the `learning_rate`
 option when given.
@@ -13,11 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from finetune_kit.dataset.cost import auto_epochs
 from finetune_kit.exceptions import ConfigurationError
+from finetune_kit.platform.lifecycle import auto_hyperparameters
 
 __all__ = [
-    "DEFAULT_BETA",
     "FULL_BASE_LEARNING_RATE",
     "LORA_BASE_LEARNING_RATE",
     "TrainOptions",
@@ -28,8 +28,6 @@ LORA_BASE_LEARNING_RATE = 2e-4
 """The learning rate of a LoRA job at `learning_rate_multiplier=1`."""
 FULL_BASE_LEARNING_RATE = 2e-5
 """The learning rate of a full fine-tuning job at `learning_rate_multiplier=1`."""
-DEFAULT_BETA = 0.1
-"""DPO's beta when `"auto"`."""
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -140,38 +138,19 @@ def resolve_auto(
     *,
     method: Literal["supervised", "dpo"] = "supervised",
 ) -> dict[str, int | float]:
-    """Resolve `"auto"` (or absent) hyperparameters for a training file of `n_examples` rows.
+    """The numbers a local job of `n_examples` training rows trains with, `"auto"` resolved.
 
-    `n_epochs` follows OpenAI's heuristic (`finetune_kit.auto_epochs`: about 3 epochs, more
-    for small files, fewer for large ones); `batch_size` is about 0.2% of the examples,
-    between 1 and 256; `learning_rate_multiplier` is 1 (the documented base rate as is);
-    DPO's `beta` is 0.1. Numbers given in `requested` are kept.
+    The platform's own resolution (`finetune_kit.platform.lifecycle.auto_hyperparameters`),
+    the one the job reports in its `hyperparameters` and the simulator uses: `n_epochs` from
+    OpenAI's heuristic (`finetune_kit.auto_epochs`), `batch_size` 1% of the examples (1 to
+    256), `learning_rate_multiplier` 1.8 (times the base rate: 2e-4 with LoRA, 2e-5 full),
+    DPO's `beta` 0.1. Numbers given in `requested` are kept.
 
     >>> resolve_auto(10)
-    {'n_epochs': 10, 'batch_size': 1, 'learning_rate_multiplier': 1.0}
+    {'n_epochs': 10, 'batch_size': 1, 'learning_rate_multiplier': 1.8}
     >>> resolve_auto(5000, {"n_epochs": 2}, method="dpo")
-    {'n_epochs': 2, 'batch_size': 10, 'learning_rate_multiplier': 1.0, 'beta': 0.1}
+    {'n_epochs': 2, 'batch_size': 50, 'learning_rate_multiplier': 1.8, 'beta': 0.1}
 
     Added in 0.2.0.
     """
-    req = dict(requested or {})
-    n = max(n_examples, 1)
-
-    def given(name: str) -> int | float | None:
-        value = req.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        return value
-
-    epochs = given("n_epochs")
-    batch = given("batch_size")
-    lr = given("learning_rate_multiplier")
-    out: dict[str, int | float] = {
-        "n_epochs": int(epochs) if epochs is not None else auto_epochs(n),
-        "batch_size": int(batch) if batch is not None else max(1, min(256, round(n * 0.002))),
-        "learning_rate_multiplier": float(lr) if lr is not None else 1.0,
-    }
-    if method == "dpo":
-        beta = given("beta")
-        out["beta"] = float(beta) if beta is not None else DEFAULT_BETA
-    return out
+    return auto_hyperparameters(n_examples, requested, method=method)

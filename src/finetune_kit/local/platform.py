@@ -23,18 +23,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finetune_kit._io import write_text
 from finetune_kit.exceptions import ConfigurationError
 from finetune_kit.local import events as local
 from finetune_kit.local.options import TrainOptions
+from finetune_kit.local.worker import latest_checkpoint
 from finetune_kit.platform import engine as seam
 from finetune_kit.platform.clock import SystemClock
 from finetune_kit.platform.core import Platform
 from finetune_kit.platform.disk_store import DiskStore
+from finetune_kit.platform.jobs import TERMINAL, JobRecord
+from finetune_kit.platform.lifecycle import advance
 from finetune_kit.platform.records import Timing
 from finetune_kit.platform.validation import validate_job_files
 from finetune_kit.platform.wire import ApiError, Request, Response
@@ -43,11 +48,13 @@ if TYPE_CHECKING:
     from finetune_kit.dataset.hf_tokens import OpenWeights
     from finetune_kit.local.inference import InferenceEngine
     from finetune_kit.local.training import TrainingEngine
-    from finetune_kit.platform.jobs import JobRecord
     from finetune_kit.platform.routes._base import Context, Handler
     from finetune_kit.platform.state import PlatformState
 
 __all__ = ["METADATA_PREFIX", "ORG_SLUG", "LocalPlatform", "job_options"]
+
+STOPPED_JOBS = "stopped-jobs.json"
+"""In `root`: the ids of the jobs `close()` paused, resumed by the next platform over it."""
 
 ORG_SLUG = "local"
 """The organisation slug in tuned models' names: `ft:<base>:local:<suffix>:<id>`."""
@@ -116,35 +123,10 @@ def job_options(metadata: Mapping[str, str] | None) -> dict[str, Any]:
     return out
 
 
-def _to_platform(event: local.EngineEvent) -> seam.EngineEvent:
-    """A local engine's event as the platform's (same names, same fields)."""
-    if isinstance(event, local.Started):
-        return seam.Started(event.total_steps)
-    if isinstance(event, local.Metrics):
-        return seam.Metrics(
-            event.step,
-            event.train_loss,
-            event.train_mean_token_accuracy,
-            event.valid_loss,
-            event.valid_mean_token_accuracy,
-            event.full_valid_loss,
-            event.full_valid_mean_token_accuracy,
-        )
-    if isinstance(event, local.CheckpointSaved):
-        return seam.CheckpointSaved(event.step, event.path)
-    if isinstance(event, local.Message):
-        return seam.Message(event.level, event.text)
-    if isinstance(event, local.Succeeded):
-        return seam.Succeeded(event.trained_tokens, event.model_path)
-    if isinstance(event, local.Failed):
-        return seam.Failed(event.code, event.message)
-    if isinstance(event, local.Cancelled):
-        return seam.Cancelled()
-    return seam.Paused()
-
-
 class LocalTraining:
-    """The platform's `TrainingEngine` over the local one: names become folders, events convert.
+    """The platform's `TrainingEngine` over the local one: served names become folders.
+
+    The local engine reports the platform's own event types; they are passed on as they are.
 
     Added in 0.2.0.
     """
@@ -158,8 +140,33 @@ class LocalTraining:
         self.engine = engine
         self.locations = dict(locations)
         self.options = dict(options)
-        self._jobs: dict[str, local.TrainingJob] = {}
+        self._jobs: dict[str, seam.TrainingJob] = {}
         self._early: dict[str, list[seam.EngineEvent]] = {}
+        self._up_to: dict[str, int] = {}
+
+    def _task(self, job: seam.TrainingJob) -> seam.TrainingJob:
+        """`job` as the local engine takes it: the base model's location, knobs merged."""
+        numbers = {
+            k: v
+            for k, v in job.hyperparameters.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        return dataclasses.replace(
+            job,
+            model=self.locations[job.model],
+            hyperparameters=numbers,
+            options={**self.options, **job.options},
+        )
+
+    def adopt(self, job: seam.TrainingJob, *, up_to: int | None = None) -> None:
+        """Know `job` without training it (a job a restarted server takes up).
+
+        The next `resume` continues it from its latest checkpoint, at or before step `up_to`
+        when given.
+        """
+        self._jobs[job.id] = self._task(job)
+        if up_to is not None:
+            self._up_to[job.id] = up_to
 
     def submit(self, job: seam.TrainingJob, now: float) -> None:  # noqa: ARG002 - wall clock
         """Queue `job` on the local engine (a method it can't train fails the job)."""
@@ -171,30 +178,14 @@ class LocalTraining:
                 )
             ]
             return
-        numbers = {
-            k: v
-            for k, v in job.hyperparameters.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
-        task = local.TrainingJob(
-            id=job.id,
-            model=self.locations[job.model],
-            method=job.method,
-            hyperparameters=numbers,
-            training_file=job.training_file,
-            validation_file=job.validation_file,
-            suffix=job.suffix,
-            seed=job.seed,
-            workdir=job.workdir,
-            options={**self.options, **job.options},
-        )
+        task = self._task(job)
         self._jobs[job.id] = task
         try:
             self.engine.submit(task)
         except (RuntimeError, ValueError) as exc:
             self._early[job.id] = [seam.Failed("training_error", str(exc))]
 
-    def job(self, job_id: str) -> local.TrainingJob:
+    def job(self, job_id: str) -> seam.TrainingJob:
         """What the local engine was asked to train for `job_id` (its `options` merged).
 
         Raises:
@@ -208,7 +199,7 @@ class LocalTraining:
         if early is not None:
             return early
         try:
-            return [_to_platform(e) for e in self.engine.poll(job_id)]
+            return self.engine.poll(job_id)
         except KeyError:
             return []
 
@@ -225,9 +216,23 @@ class LocalTraining:
     def resume(self, job_id: str, now: float) -> None:  # noqa: ARG002
         """Queue `job_id` again, from its latest checkpoint."""
         try:
-            self.engine.resume(job_id, self._jobs.get(job_id))
+            self.engine.resume(job_id, self._jobs.get(job_id), up_to=self._up_to.pop(job_id, None))
         except (KeyError, RuntimeError) as exc:
             self._early[job_id] = [seam.Failed("training_error", str(exc).strip("'\""))]
+
+
+def _forget_after(job: JobRecord, step: int) -> None:
+    """Drop what a job reported after `step` (training goes on from there and reports it again)."""
+    job.steps_done = step
+    job.metrics_rows = [r for r in job.metrics_rows if (r.get("step") or 0) <= step]
+    job.events = [
+        e for e in job.events if e.get("type") != "metrics" or e["data"].get("step", 0) <= step
+    ]
+    job.checkpoints = [c for c in job.checkpoints if c["step_number"] <= step]
+    job.checkpoint_paths = {n: p for n, p in job.checkpoint_paths.items() if n <= step}
+    job.last_metrics = {}
+    if step == 0:
+        job.total_steps = 0
 
 
 def _chat_params(params: Mapping[str, Any]) -> local.ChatParams:
@@ -354,9 +359,11 @@ class LocalPlatform(Platform):
             device=device, max_concurrent_jobs=max_concurrent_jobs
         )
         self.inference_engine = InferenceEngine(device=device)
+        self.local_training = LocalTraining(self.training_engine, self.locations, self.options)
+        """The platform's training engine (`training`), typed as what it is."""
         super().__init__(
             clock=SystemClock(),
-            training=LocalTraining(self.training_engine, self.locations, self.options),
+            training=self.local_training,
             inference=LocalInference(self.inference_engine, self.locations),
             base_models=dict.fromkeys(self.locations),
             timing=Timing(file_processing=0.0, validating=0.0, queued=0.0),
@@ -419,9 +426,97 @@ class LocalPlatform(Platform):
             self._open_weights[job.model] = weights
         return validate_job_files(self.files, job, open_weights=weights)
 
+    def fail_interrupted_jobs(self) -> None:
+        """Take up, rather than fail, the jobs a restarted server finds unfinished in `root`.
+
+        Called when the platform is made (the base class fails them all with `server_stopped`):
+
+        - a job running when the server stopped (a crash, a killed process) goes back to
+          `queued` and continues from its latest checkpoint at or before the last step it
+          reported; steps after it are trained again (their metrics are replaced). Without a
+          checkpoint it trains again from the start;
+        - a job `close()` paused (Ctrl-C on `local serve`) is resumed the same way;
+        - a job handed to the training engine that had not started yet queues again;
+        - a job paused through the API stays paused (resume it when you like);
+        - a job still validating or queued carries on.
+
+        Each says so in its events. A job whose base model is no longer served fails with
+        `server_stopped` and a message naming the model to serve.
+        """
+        now = self.now()
+        marker = self.root / STOPPED_JOBS
+        try:
+            paused_by_close = set(json.loads(marker.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            paused_by_close = set()
+        changed = False
+        for job in self.jobs.values():
+            if job.status in TERMINAL or job.status == "validating_files":
+                continue
+            if job.status == "queued" and not job.submitted:
+                continue
+            if job.status == "paused" and job.id not in paused_by_close:
+                if job.model in self.locations:  # paused through the API: resumed through it
+                    self.local_training.adopt(self.training_job(job))
+                continue
+            changed = True
+            if job.model not in self.locations:
+                message = (
+                    f"The server stopped while this job was {job.status}, and its base model "
+                    f"{job.model} is not served any more: serve it again (local serve --model "
+                    f"{job.model}=<hub id or folder>) and create a new job; the job's "
+                    f"checkpoints are kept in {self.store.workdir(job.id)}."
+                )
+                job.fail(now, {"code": "server_stopped", "message": message, "param": None})
+            elif job.status == "paused":
+                self.local_training.adopt(self.training_job(job))
+                job.event(now, "The server restarted: resuming the job it paused on stopping")
+                job.resume(now, 0.0)
+            else:
+                self._take_up(job, now)
+        if changed:
+            self.store.flush()
+        marker.unlink(missing_ok=True)
+
+    def _take_up(self, job: JobRecord, now: float) -> None:
+        """Queue a job the last server ran (or had handed to its engine) again."""
+        was = job.status
+        found = latest_checkpoint(self.store.workdir(job.id), job.steps_done)
+        step = found[0] if found else 0
+        _forget_after(job, step)
+        job.status, job.awaiting_start, job.phase_until = "queued", False, now
+        if found is None:
+            job.submitted = False  # handed over afresh, hyperparameters resolved again
+            job.event(
+                now,
+                f"The server restarted while this job was {was}, before any checkpoint: "
+                "training starts again from the beginning",
+            )
+            return
+        self.local_training.adopt(self.training_job(job), up_to=step)
+        job.event(
+            now,
+            f"The server restarted while this job was {was}: training resumes from the "
+            f"checkpoint of step {step}",
+        )
+
     def close(self) -> None:
-        """Stop the training worker (a running job is paused through a checkpoint)."""
+        """Stop the training worker: a running job is paused through a checkpoint.
+
+        Its last events and the pause are recorded, and a platform made later over the same
+        `root` resumes it (see `fail_interrupted_jobs`).
+        """
+        with self._lock:  # running, or started by the engine since the platform last looked
+            running = [j for j in self.jobs.values() if j.status == "running" or j.awaiting_start]
         self.training_engine.close()
+        with self._lock:
+            now = self.now()
+            for job in running:
+                advance(job, now, self)  # the events the worker sent before it stopped
+            stopped = sorted(j.id for j in running if j.status == "paused")
+            if stopped:
+                write_text(self.root / STOPPED_JOBS, json.dumps(stopped) + "\n")
+            self.store.flush()
         self.inference_engine.close()
 
     def __enter__(self) -> LocalPlatform:  # noqa: PYI034 - Self is 3.11+

@@ -28,8 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from finetune_kit.local.events import (
-    TERMINAL_EVENTS,
+from finetune_kit.local.events import TERMINAL_EVENTS
+from finetune_kit.local.worker import CANCEL, PAUSE, RUN, worker_main, worker_survives
+from finetune_kit.platform.engine import (
     Cancelled,
     EngineEvent,
     Failed,
@@ -37,7 +38,6 @@ from finetune_kit.local.events import (
     Succeeded,
     TrainingJob,
 )
-from finetune_kit.local.worker import CANCEL, PAUSE, RUN, worker_main, worker_survives
 
 __all__ = ["JobStatus", "TrainingEngine"]
 
@@ -55,6 +55,9 @@ class _Job:
     job: TrainingJob
     status: JobStatus = "queued"
     resume: bool = False
+    up_to: int | None = None
+    """With `resume`: continue from the latest checkpoint at or before this step (None: the
+    latest)."""
     events: list[EngineEvent] = field(default_factory=list)
     history: list[EngineEvent] = field(default_factory=list)
 
@@ -156,11 +159,15 @@ class TrainingEngine:
         """Pause a job: a running one saves a checkpoint at its next step and stops."""
         self._signal(job_id, PAUSE)
 
-    def resume(self, job_id: str, job: TrainingJob | None = None) -> None:
+    def resume(
+        self, job_id: str, job: TrainingJob | None = None, *, up_to: int | None = None
+    ) -> None:
         """Queue a paused (or failed) job again; it continues from its latest checkpoint.
 
         `job` is needed only for a job this engine has not seen (e.g. after a restart): its
-        `workdir` holds the checkpoints. A running, queued or finished job is left alone.
+        `workdir` holds the checkpoints. `up_to`: continue from the latest checkpoint at or
+        before this step instead (later ones are overwritten as training reaches them again).
+        A running, queued or finished job is left alone.
         """
         with self._lock:
             self._check_open()
@@ -173,6 +180,7 @@ class TrainingEngine:
                 return
             record.status = "queued"
             record.resume = True
+            record.up_to = up_to
             self._pending.append(job_id)
             self._start()
 
@@ -332,7 +340,7 @@ class TrainingEngine:
             worker.control.value = RUN  # before the task: a cancel after this one counts
             worker.job_id = job_id
             record.status = "running"
-            worker.tasks.put((record.job, record.resume))
+            worker.tasks.put((record.job, record.resume, record.up_to))
             self._changed.notify_all()
 
     def _spawn(self) -> _Worker:

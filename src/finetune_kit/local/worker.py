@@ -3,13 +3,19 @@
 `worker_main` imports torch, transformers, trl and peft once, then takes `(job, resume)` tasks
 from its queue and runs each with `run_job`: supervised rows through `SFTTrainer` (LoRA through
 PEFT unless `full_fine_tuning`), preference rows through `DPOTrainer`. A `TrainerCallback`
-turns the trainer's logs into `finetune_kit.local.events` and puts them on the results queue as
+turns the trainer's logs into the platform's events (`finetune_kit.platform.engine`: they
+pickle, and go to the platform as they are) and puts them on the results queue as
 `(job id, event)`; it reads the shared control flag at the end of every step (cancel: stop;
 pause: save a checkpoint, then stop).
 
 Layout of a job's `workdir`: `checkpoints/step-N` (a folder the trainer resumes from, which also
 holds the adapter, or the whole model with `full_fine_tuning`) and `model` (the final adapter
 or model, with the tokenizer).
+
+A failed job's code is one of `invalid_file` (a row the engine cannot use: the message names the
+file, line and field), `invalid_model` (the base model can't be loaded), `invalid_options`,
+`missing_dependency` (the `local` extra is not installed), `out_of_memory`, `disk_full`,
+`worker_died` or `training_error`; checkpoints written before the failure stay on disk.
 
 Nothing here imports torch at module level: the server imports this module to start workers.
 
@@ -37,7 +43,8 @@ from finetune_kit.local.data import (
     preference_texts,
     read_rows,
 )
-from finetune_kit.local.events import (
+from finetune_kit.local.options import TrainOptions
+from finetune_kit.platform.engine import (
     Cancelled,
     CheckpointSaved,
     EngineEvent,
@@ -49,7 +56,6 @@ from finetune_kit.local.events import (
     Succeeded,
     TrainingJob,
 )
-from finetune_kit.local.options import TrainOptions
 
 __all__ = [
     "CANCEL",
@@ -91,7 +97,10 @@ def worker_survives(event: EngineEvent) -> bool:
 
 
 def worker_main(tasks: Any, results: Any, control: Any, device: str) -> None:
-    """Entry point of a worker process: run the queued jobs until a `None` task."""
+    """Entry point of a worker process: run the queued jobs until a `None` task.
+
+    A task is `(job, resume, up_to)`: see `run_job`.
+    """
     # Ctrl-C in a terminal reaches the whole process group: the server decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     missing: str | None = None
@@ -106,19 +115,24 @@ def worker_main(tasks: Any, results: Any, control: Any, device: str) -> None:
         task = tasks.get()
         if task is None:
             return
-        job, resume = task
+        job, resume, up_to = task
 
         def emit(event: EngineEvent, job_id: str = job.id) -> None:
             results.put((job_id, event))
 
         if missing is not None:
             emit(Failed("missing_dependency", missing))
-        elif not run_job(job, resume=resume, control=control, device=device, emit=emit):
+        elif not run_job(
+            job, resume=resume, up_to=up_to, control=control, device=device, emit=emit
+        ):
             return
 
 
-def latest_checkpoint(workdir: Path) -> tuple[int, Path] | None:
-    """The newest resumable checkpoint of a job (`checkpoints/step-N` with a trainer state)."""
+def latest_checkpoint(workdir: Path, up_to: int | None = None) -> tuple[int, Path] | None:
+    """The newest resumable checkpoint of a job (`checkpoints/step-N` with a trainer state).
+
+    `up_to`: the newest at or before that step.
+    """
     found: list[tuple[int, Path]] = []
     folder = workdir / "checkpoints"
     if folder.is_dir():
@@ -126,14 +140,28 @@ def latest_checkpoint(workdir: Path) -> tuple[int, Path] | None:
             name = path.name
             resumable = (path / "trainer_state.json").is_file()
             if name.startswith("step-") and name[5:].isdigit() and resumable:
-                found.append((int(name[5:]), path))
+                step = int(name[5:])
+                if up_to is None or step <= up_to:
+                    found.append((step, path))
     return max(found) if found else None
 
 
-def run_job(job: TrainingJob, *, resume: bool, control: Any, device: str, emit: Emit) -> bool:
-    """Run one job to its end, reporting through `emit`; False when the worker should exit."""
+def run_job(
+    job: TrainingJob,
+    *,
+    resume: bool,
+    control: Any,
+    device: str,
+    emit: Emit,
+    up_to: int | None = None,
+) -> bool:
+    """Run one job to its end, reporting through `emit`; False when the worker should exit.
+
+    `resume`: continue from the latest checkpoint in the job's `workdir` (at or before step
+    `up_to` when given), or from the start when there is none.
+    """
     try:
-        _Run(job, resume=resume, control=control, device=device, emit=emit).run()
+        _Run(job, resume=resume, control=control, device=device, emit=emit, up_to=up_to).run()
     except DataError as exc:
         emit(Failed("invalid_file", str(exc)))
     except _ModelError as exc:
@@ -188,10 +216,18 @@ class _Run:
     """One run of one job (a resume is a new run)."""
 
     def __init__(
-        self, job: TrainingJob, *, resume: bool, control: Any, device: str, emit: Emit
+        self,
+        job: TrainingJob,
+        *,
+        resume: bool,
+        control: Any,
+        device: str,
+        emit: Emit,
+        up_to: int | None = None,
     ) -> None:
         self.job = job
         self.resume = resume
+        self.up_to = up_to
         self.control = control
         self.device = device
         self.emit = emit
@@ -205,6 +241,10 @@ class _Run:
 
     def run(self) -> None:  # noqa: PLR0915 - one straight sequence, easier read whole
         job, opts = self.job, self.options
+        if job.method not in ("supervised", "dpo"):
+            raise ConfigurationError(
+                f"the local backend trains supervised and dpo jobs, not {job.method}"
+            )
         use_cpu, bf16, fp16 = self._device()
         tokenizer = self._load(self.transformers.AutoTokenizer, job.model)
         if tokenizer.pad_token is None:
@@ -225,7 +265,7 @@ class _Run:
         if self._stop_requested_before_start():
             return
 
-        checkpoint = latest_checkpoint(job.workdir) if self.resume else None
+        checkpoint = latest_checkpoint(job.workdir, self.up_to) if self.resume else None
         dtype = self.torch.bfloat16 if bf16 and not opts.full_fine_tuning else None
         model = self._load(self.transformers.AutoModelForCausalLM, job.model, dtype=dtype)
         hp = job.hyperparameters

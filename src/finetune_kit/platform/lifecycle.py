@@ -16,6 +16,7 @@ Added in 0.1.0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from finetune_kit.dataset.cost import auto_epochs
@@ -37,7 +38,13 @@ from finetune_kit.platform.jobs import TERMINAL, JobRecord
 if TYPE_CHECKING:
     from finetune_kit.platform.records import Timing
 
-__all__ = ["JobHost", "advance", "resolve_hyperparameters"]
+__all__ = [
+    "AUTO_LEARNING_RATE_MULTIPLIER",
+    "JobHost",
+    "advance",
+    "auto_hyperparameters",
+    "resolve_hyperparameters",
+]
 
 KEPT_EPOCHS = 3
 """Checkpoints of the last this many epochs are kept (as OpenAI does)."""
@@ -73,18 +80,59 @@ class JobHost(Protocol):
         ...
 
 
+AUTO_LEARNING_RATE_MULTIPLIER = 1.8
+"""`learning_rate_multiplier` when `"auto"` (what OpenAI reports for small jobs)."""
+
+
+def auto_hyperparameters(
+    n_examples: int,
+    requested: Mapping[str, Any] | None = None,
+    *,
+    method: str = "supervised",
+) -> dict[str, int | float]:
+    """The hyperparameters a job of `n_examples` training examples runs with, `"auto"` resolved.
+
+    `n_epochs` from `finetune_kit.auto_epochs` (OpenAI's heuristic: 3 epochs, more for small
+    files, fewer for large ones), `batch_size` 1% of the examples (between 1 and 256),
+    `learning_rate_multiplier` 1.8; DPO's `beta` 0.1. Numbers given in `requested` are kept
+    (`n_epochs` and `batch_size` as integers); anything else (`"auto"`, absent) is resolved.
+    Every engine trains with these numbers, and the job reports them: the simulator and the
+    local backend alike.
+
+    >>> auto_hyperparameters(10)
+    {'n_epochs': 10, 'batch_size': 1, 'learning_rate_multiplier': 1.8}
+    >>> auto_hyperparameters(5000, {"n_epochs": 2}, method="dpo")
+    {'n_epochs': 2, 'batch_size': 50, 'learning_rate_multiplier': 1.8, 'beta': 0.1}
+
+    Added in 0.2.0.
+    """
+    req = dict(requested or {})
+    n = max(n_examples, 1)
+
+    def given(name: str) -> int | float | None:
+        value = req.get(name)
+        return None if isinstance(value, bool) or not isinstance(value, (int, float)) else value
+
+    epochs, batch, lr = given("n_epochs"), given("batch_size"), given("learning_rate_multiplier")
+    out: dict[str, int | float] = {
+        "n_epochs": int(epochs) if epochs is not None else auto_epochs(n),
+        "batch_size": int(batch) if batch is not None else max(1, min(256, n // 100)),
+        "learning_rate_multiplier": (
+            float(lr) if lr is not None else AUTO_LEARNING_RATE_MULTIPLIER
+        ),
+    }
+    if method == "dpo":
+        beta = given("beta")
+        out["beta"] = float(beta) if beta is not None else 0.1
+    return out
+
+
 def resolve_hyperparameters(job: JobRecord) -> None:
     """Turn `"auto"` into numbers, as the API does, from the examples validation counted."""
-    req = job.requested_hyperparameters()
-    n = max(job.n_examples, 1)
-    job.n_epochs = int(req["n_epochs"]) if isinstance(req.get("n_epochs"), int) else auto_epochs(n)
-    job.batch_size = (
-        int(req["batch_size"])
-        if isinstance(req.get("batch_size"), int)
-        else max(1, min(256, n // 100))
-    )
-    lr = req.get("learning_rate_multiplier")
-    job.learning_rate_multiplier = float(lr) if isinstance(lr, (int, float)) else 1.8
+    hp = auto_hyperparameters(job.n_examples, job.requested_hyperparameters())
+    job.n_epochs = int(hp["n_epochs"])
+    job.batch_size = int(hp["batch_size"])
+    job.learning_rate_multiplier = float(hp["learning_rate_multiplier"])
 
 
 def advance(job: JobRecord, now: float, host: JobHost) -> None:

@@ -19,7 +19,7 @@ from finetune_kit.platform.clock import Clock
 from finetune_kit.platform.engine import InferenceEngine, ServedModel, TrainingEngine, TrainingJob
 from finetune_kit.platform.faults import Faults
 from finetune_kit.platform.jobs import TERMINAL, JobRecord
-from finetune_kit.platform.lifecycle import advance
+from finetune_kit.platform.lifecycle import advance, auto_hyperparameters
 from finetune_kit.platform.records import (
     BatchRecord,
     DeploymentRecord,
@@ -248,8 +248,8 @@ class PlatformState:
             "learning_rate_multiplier": job.learning_rate_multiplier,
         }
         if job.method_type == "dpo":
-            beta = hyperparameters.get("beta")
-            hyperparameters["beta"] = float(beta) if isinstance(beta, (int, float)) else 0.1
+            auto = auto_hyperparameters(job.n_examples, hyperparameters, method="dpo")
+            hyperparameters["beta"] = auto["beta"]
         validation = job.validation_file
         return TrainingJob(
             id=job.id,
