@@ -77,3 +77,57 @@ def test_readme_starts_with_the_two_setup_commands() -> None:
     block = text.split("```bash\n", 1)[1].split("```", 1)[0]
     commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert commands == ["uv run finetune-kit demo", "uv run pytest"]
+
+
+_PUBLIC_PACKAGES = (
+    "finetune_kit",
+    "finetune_kit.cli",
+    "finetune_kit.compare",
+    "finetune_kit.dataset",
+    "finetune_kit.local",
+    "finetune_kit.platform",
+    "finetune_kit.report",
+    "finetune_kit.testing",
+)
+
+
+def _exported() -> set[tuple[str, str]]:
+    """(module, qualified name) of every class, function and module a public package exports."""
+    import importlib
+    import inspect
+
+    found: set[tuple[str, str]] = set()
+    for package in _PUBLIC_PACKAGES:
+        try:
+            module = importlib.import_module(package)
+        except ImportError:  # pragma: no cover - an extra that is not installed
+            continue
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                found.add((obj.__module__, obj.__qualname__))
+            elif inspect.ismodule(obj):
+                found.add((obj.__name__, ""))
+    return found
+
+
+def test_added_in_marks_only_public_objects() -> None:
+    """'Added in' is for what a user imports: never on private modules, helpers or members
+    (a member added with its class needs no mark of its own)."""
+    exported = _exported()
+    stray: list[str] = []
+    for path in sorted(SRC.rglob("*.py")):
+        module = ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
+        module = module.removesuffix(".__init__")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+
+        def visit(node: ast.AST, qualname: str, module: str = module, path: Path = path) -> None:
+            doc = ast.get_docstring(node, clean=False) if hasattr(node, "body") else None
+            if doc and "Added in" in doc and (module, qualname) not in exported:
+                stray.append(f"{path.relative_to(ROOT)}: {qualname or '(module)'}")
+            for child in getattr(node, "body", []):
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    visit(child, f"{qualname}.{child.name}" if qualname else child.name)
+
+        visit(tree, "")
+    assert stray == []

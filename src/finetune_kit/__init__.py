@@ -3,8 +3,6 @@
 Every public name is imported on first use (PEP 562), so `import finetune_kit` costs almost
 nothing and `from finetune_kit import Dataset` never loads the `openai` SDK: validating data
 needs no HTTP client. Type checkers and IDEs see the names through the `TYPE_CHECKING` imports.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

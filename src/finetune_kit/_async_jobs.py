@@ -132,10 +132,7 @@ class AsyncFineTuneJob:
         sleep: AsyncSleep | None = None,
         now: Callable[[], float] | None = None,
     ) -> AsyncFineTuneJob:
-        """Create a fine-tuning job, exactly once (see `FineTuneJob.create`).
-
-        Added in 0.1.0.
-        """
+        """Create a fine-tuning job, exactly once (see `FineTuneJob.create`)."""
         if isinstance(client, OpenAI):
             raise ConfigurationError(
                 "AsyncFineTuneJob.create takes an AsyncOpenAI client; use FineTuneJob"
@@ -191,10 +188,7 @@ class AsyncFineTuneJob:
         sleep: AsyncSleep | None = None,
         now: Callable[[], float] | None = None,
     ) -> AsyncFineTuneJob:
-        """Attach to an existing job by id.
-
-        Added in 0.1.0.
-        """
+        """Attach to an existing job by id."""
         return cls(client, await client.fine_tuning.jobs.retrieve(job_id), sleep=sleep, now=now)
 
     @classmethod
@@ -207,10 +201,7 @@ class AsyncFineTuneJob:
         sleep: AsyncSleep | None = None,
         now: Callable[[], float] | None = None,
     ) -> builtins.list[AsyncFineTuneJob]:
-        """The newest `limit` jobs (optionally only those whose metadata holds `metadata`).
-
-        Added in 0.1.0.
-        """
+        """The newest `limit` jobs (optionally only those whose metadata holds `metadata`)."""
         jobs: builtins.list[AsyncFineTuneJob] = []
         kwargs: dict[str, Any] = {"limit": min(limit, 100)}
         if metadata:
@@ -222,34 +213,22 @@ class AsyncFineTuneJob:
         return jobs
 
     async def refresh(self) -> AsyncFineTuneJob:
-        """Fetch the latest snapshot; return self.
-
-        Added in 0.1.0.
-        """
+        """Fetch the latest snapshot; return self."""
         self.snapshot = await self.client.fine_tuning.jobs.retrieve(self.id)
         return self
 
     async def cancel(self) -> AsyncFineTuneJob:
-        """Cancel the job; return self.
-
-        Added in 0.1.0.
-        """
+        """Cancel the job; return self."""
         self.snapshot = await self.client.fine_tuning.jobs.cancel(self.id)
         return self
 
     async def pause(self) -> AsyncFineTuneJob:
-        """Pause a running job; return self.
-
-        Added in 0.1.0.
-        """
+        """Pause a running job; return self."""
         self.snapshot = await self.client.fine_tuning.jobs.pause(self.id)
         return self
 
     async def resume(self) -> AsyncFineTuneJob:
-        """Resume a paused job; return self.
-
-        Added in 0.1.0.
-        """
+        """Resume a paused job; return self."""
         self.snapshot = await self.client.fine_tuning.jobs.resume(self.id)
         return self
 
@@ -261,10 +240,7 @@ class AsyncFineTuneJob:
         on_event: EventHandler | None = None,
         policy: PollPolicy | None = None,
     ) -> AsyncTunedModel:
-        """Wait until the job finishes; return the tuned model (see `FineTuneJob.wait`).
-
-        Added in 0.1.0.
-        """
+        """Wait until the job finishes; return the tuned model (see `FineTuneJob.wait`)."""
         flow = self._events.wait(policy or PollPolicy.of(poll=poll, timeout=timeout), on_event)
         self.snapshot = await adrive(flow, self._perform, sleep=self._sleep, now=self._now)
         assert self.snapshot.fine_tuned_model is not None  # noqa: S101 - succeeded jobs name it
@@ -295,10 +271,7 @@ class AsyncFineTuneJob:
     async def events(
         self, *, follow: bool = False, since: str | None = None, poll: Seconds | None = None
     ) -> AsyncIterator[Event]:
-        """Yield the job's events oldest first, each exactly once (see `FineTuneJob.events`).
-
-        Added in 0.1.0.
-        """
+        """Yield the job's events oldest first, each exactly once (see `FineTuneJob.events`)."""
         policy = PollPolicy.of(poll=poll, timeout=None)
         following = Following(self._events, EventCursor(last_id=since), policy, follow)
         while (look := following.look()) is not None:
@@ -307,10 +280,7 @@ class AsyncFineTuneJob:
                 yield event
 
     async def progress(self) -> Progress:
-        """Where the job is: status, step/total and ETA.
-
-        Added in 0.1.0.
-        """
+        """Where the job is: status, step/total and ETA."""
         await self.refresh()
         last = await adrive(
             self._events.catch_up(), self._perform, sleep=self._sleep, now=self._now
@@ -322,8 +292,6 @@ class AsyncFineTuneJob:
 
         Results files have no full-validation columns: those come from the events (merged in
         by step), so the curve has train, valid and full-valid metrics wherever they exist.
-
-        Added in 0.1.0.
         """
         files = builtins.list(self.snapshot.result_files or [])
         points: builtins.list[MetricPoint] = []
@@ -335,8 +303,5 @@ class AsyncFineTuneJob:
         return curve(points, events)
 
     async def checkpoints(self) -> builtins.list[FineTuningJobCheckpoint]:
-        """The job's checkpoints, newest first.
-
-        Added in 0.1.0.
-        """
+        """The job's checkpoints, newest first."""
         return [c async for c in self.client.fine_tuning.jobs.checkpoints.list(self.id)]

@@ -5,8 +5,6 @@ job it simulates would wait forever. So every waiting call given no `sleep=` ask
 the simulator's clock for a simulator's client (`finetune_kit.testing.clock_of`), the real one
 otherwise. `finetune_kit.platform` is never imported from here: a platform's client exists only
 once it has been.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

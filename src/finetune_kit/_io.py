@@ -13,8 +13,6 @@ flushed, fsync'ed and then renamed onto the destination with `os.replace`, atomi
 - permissions: a file that exists keeps its mode (a private 0600 file stays private); a new
   file gets the mode a plain `open(path, "w")` would give it (0666 less the umask).
   Hard links to the old file keep the old content; the owner is whoever writes.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -108,8 +106,6 @@ def atomic_write(
     Raises:
         OSError: The folder does not exist or is not writable, `path` is a folder, the disk is
             full...: nothing was changed.
-
-    Added in 0.1.0.
     """
     if mode == "w":
         return _atomic(Path(path), text=True, encoding=encoding or "utf-8")
@@ -144,20 +140,14 @@ def _atomic(dest: Path, *, text: bool, encoding: str | None) -> Iterator[IO[Any]
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write `data` to `path` atomically (see `atomic_write`); return the path.
-
-    Added in 0.1.0.
-    """
+    """Write `data` to `path` atomically (see `atomic_write`); return the path."""
     with atomic_write(path) as f:
         f.write(data)
     return Path(path)
 
 
 def write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> Path:
-    """Write `text` to `path` atomically (see `atomic_write`); return the path.
-
-    Added in 0.1.0.
-    """
+    """Write `text` to `path` atomically (see `atomic_write`); return the path."""
     with atomic_write(path, "w", encoding=encoding) as f:
         f.write(text)
     return Path(path)

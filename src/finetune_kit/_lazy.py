@@ -3,8 +3,6 @@
 A package keeps `_HOMES` (name -> the submodule it lives in, relative to the package) and lets
 `__getattr__` and `__dir__` call these two functions: `import finetune_kit.dataset` then loads
 nothing until a name is used.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ only spares them the duplicate that reconciliation would cancel.
 The lock files live in `$FINETUNE_KIT_LOCK_DIR`, or in a per-user folder of the temporary
 directory. `fcntl.flock` on POSIX (per open file: threads of one process take turns too),
 `msvcrt.locking` on Windows.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -64,10 +64,7 @@ def _served(models: Iterable[Model], now: float) -> frozenset[str]:
 
 
 def served_models(client: OpenAI, now: float) -> frozenset[str]:
-    """The model ids `client`'s provider serves at `now` (empty when its list can't be read).
-
-    Added in 0.2.0.
-    """
+    """The model ids `client`'s provider serves at `now` (empty when its list can't be read)."""
     try:
         return _served(client.models.list(), now)
     except openai.APIError:
@@ -75,10 +72,7 @@ def served_models(client: OpenAI, now: float) -> frozenset[str]:
 
 
 async def aserved_models(client: AsyncOpenAI, now: float) -> frozenset[str]:
-    """`served_models` for an `AsyncOpenAI` client.
-
-    Added in 0.2.0.
-    """
+    """`served_models` for an `AsyncOpenAI` client."""
     try:
         return _served([m async for m in client.models.list()], now)
     except openai.APIError:

@@ -3,8 +3,6 @@
 On Azure a tuned model serves nothing until it is deployed. Deployments of fine-tuned models
 (except the Developer tier) are billed by the hour whether used or not, and a deployment that
 gets no completion calls for 15 days is deleted automatically (the model itself stays).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -37,10 +35,7 @@ TokenSource = str | Callable[[], str] | None
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
-    """Where to deploy: the Azure resource and the deployment's name and size.
-
-    Added in 0.1.0.
-    """
+    """Where to deploy: the Azure resource and the deployment's name and size."""
 
     subscription_id: str
     resource_group: str
@@ -54,10 +49,7 @@ class Deployment:
 
 
 def deployment_url(target: Deployment, *, base: str = MANAGEMENT_URL) -> str:
-    """The management API URL of a deployment.
-
-    Added in 0.1.0.
-    """
+    """The management API URL of a deployment."""
     return (
         f"{base.rstrip('/')}/subscriptions/{target.subscription_id}/resourceGroups/"
         f"{target.resource_group}/providers/Microsoft.CognitiveServices/accounts/"
@@ -66,10 +58,7 @@ def deployment_url(target: Deployment, *, base: str = MANAGEMENT_URL) -> str:
 
 
 def deployment_body(model_id: str, target: Deployment) -> dict[str, Any]:
-    """The PUT body that deploys `model_id` (a fine-tuned model or an `ftchkpt-` checkpoint).
-
-    Added in 0.1.0.
-    """
+    """The PUT body that deploys `model_id` (a fine-tuned model or an `ftchkpt-` checkpoint)."""
     return {
         "sku": {"name": target.sku, "capacity": target.capacity},
         "properties": {"model": {"format": "OpenAI", "name": model_id, "version": "1"}},
@@ -81,8 +70,6 @@ def management_token(token: TokenSource) -> str:
 
     Raises:
         ConfigurationError: No token given and azure-identity is not installed.
-
-    Added in 0.1.0.
     """
     if isinstance(token, str):
         return token
@@ -195,8 +182,6 @@ def deploy(
         ProviderError: Azure refused, answered something else than the management API, or
             could not be reached (no network, DNS, timeout); the token never appears in it.
         WaitTimeoutError: Still not `Succeeded` after `timeout`.
-
-    Added in 0.1.0.
     """
     plan = _Plan(
         model_id,
@@ -248,8 +233,6 @@ async def adeploy(
     Raises:
         ProviderError: As `deploy`.
         WaitTimeoutError: Still not `Succeeded` after `timeout`.
-
-    Added in 0.1.0.
     """
     plan = _Plan(
         model_id,

@@ -3,8 +3,6 @@
 The requests are written as a batch JSONL file in memory, uploaded (purpose `"batch"`), run as
 one batch on `/v1/chat/completions` with a 24-hour completion window, polled until it ends, and
 the output and error files are read back and matched to the requests by `custom_id`.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -146,8 +144,6 @@ def run_batch(
         ConfigurationError: No requests, or a repeated custom_id.
         ProviderError: The batch ended failed, expired or cancelled (the message has its id).
         WaitTimeoutError: The batch had not ended after `timeout` seconds.
-
-    Added in 0.1.0.
     """
     sleep = sleep or sleep_for(client)
     data = _jsonl(requests, params)
@@ -194,8 +190,6 @@ async def arun_batch(
         ConfigurationError: No requests, or a repeated custom_id.
         ProviderError: The batch ended failed, expired or cancelled (the message has its id).
         WaitTimeoutError: The batch had not ended after `timeout` seconds.
-
-    Added in 0.1.0.
     """
     sleep = sleep or asleep_for(client)
     data = _jsonl(requests, params)

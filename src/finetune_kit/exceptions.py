@@ -154,7 +154,7 @@ class UnknownModelError(ConfigurationError):
         model: The name as given.
         suggestions: Close names that can be trained, best first (may be empty).
 
-    Added in 0.2.0.
+    Added in 0.1.0.
     """
 
     def __init__(self, message: str, *, model: str, suggestions: tuple[str, ...] = ()) -> None:
@@ -174,7 +174,7 @@ class RetiredModelError(ConfigurationError):
         shutdown_date: `YYYY-MM-DD` it shut down (or the day OpenAI stopped taking new jobs).
         replacement: What to train instead, when there is something to say.
 
-    Added in 0.2.0.
+    Added in 0.1.0.
     """
 
     def __init__(

@@ -2,8 +2,6 @@
 
 `upload()` / `aupload()` back `Dataset.upload()` / `Dataset.aupload()` and the `training=`
 argument of `FineTuneJob.create()`.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -188,8 +186,6 @@ def upload(
 
     `sleep` waits between looks at the file (default `time.sleep`; a simulator's clock for a
     simulator's client).
-
-    Added in 0.1.0.
     """
     if isinstance(client, AsyncOpenAI):
         raise ConfigurationError("upload() takes an OpenAI client; use aupload() with AsyncOpenAI")
@@ -330,8 +326,6 @@ async def aupload(
 
     `sleep` waits between looks at the file (default `anyio.sleep`; a simulator's clock for a
     simulator's client).
-
-    Added in 0.1.0.
     """
     if isinstance(client, OpenAI):
         raise ConfigurationError("aupload() takes an AsyncOpenAI client; use upload() with OpenAI")

@@ -2,8 +2,6 @@
 
 `item` holds `prompt` and, when the prompts came with one, `reference`. Any callable of that
 shape works as a grader.
-
-Added in 0.1.0.
 """
 
 from finetune_kit._core.scoring import Grade, Grader, contains, exact, is_json, json_schema, regex

@@ -4,8 +4,6 @@ Both are thin shells: the decisions (what to check before spending, what to retr
 wait, which events are new) live in `finetune_kit._preflight` and in the flows of
 `finetune_kit._core` (`create`, `follow`), which `finetune_kit._core.drive` drives; the twins
 (`AsyncFineTuneJob` lives in `finetune_kit._async_jobs`) differ only in `await`.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -199,8 +197,6 @@ class FineTuneJob:
             BudgetExceededError: The estimate is over `max_cost` (nothing uploaded).
             FineTuningUnavailableError: The provider refuses fine-tuning to this account.
             DailyJobLimitError: The daily job limit is reached (`.retry_after`).
-
-        Added in 0.1.0.
         """
         if isinstance(client, AsyncOpenAI):
             raise ConfigurationError(
@@ -255,10 +251,7 @@ class FineTuneJob:
         sleep: Callable[[float], None] | None = None,
         now: Callable[[], float] | None = None,
     ) -> FineTuneJob:
-        """Attach to an existing job by id (to re-attach after a restart, for instance).
-
-        Added in 0.1.0.
-        """
+        """Attach to an existing job by id (to re-attach after a restart, for instance)."""
         return cls(client, client.fine_tuning.jobs.retrieve(job_id), sleep=sleep, now=now)
 
     @classmethod
@@ -271,10 +264,7 @@ class FineTuneJob:
         sleep: Callable[[float], None] | None = None,
         now: Callable[[], float] | None = None,
     ) -> builtins.list[FineTuneJob]:
-        """The newest `limit` jobs (optionally only those whose metadata holds `metadata`).
-
-        Added in 0.1.0.
-        """
+        """The newest `limit` jobs (optionally only those whose metadata holds `metadata`)."""
         jobs: builtins.list[FineTuneJob] = []
         kwargs: dict[str, Any] = {"limit": min(limit, 100)}
         if metadata:
@@ -288,34 +278,22 @@ class FineTuneJob:
     # --- control ---------------------------------------------------------------------------
 
     def refresh(self) -> FineTuneJob:
-        """Fetch the latest snapshot; return self.
-
-        Added in 0.1.0.
-        """
+        """Fetch the latest snapshot; return self."""
         self.snapshot = self.client.fine_tuning.jobs.retrieve(self.id)
         return self
 
     def cancel(self) -> FineTuneJob:
-        """Cancel the job (any status but a final one); return self.
-
-        Added in 0.1.0.
-        """
+        """Cancel the job (any status but a final one); return self."""
         self.snapshot = self.client.fine_tuning.jobs.cancel(self.id)
         return self
 
     def pause(self) -> FineTuneJob:
-        """Pause a running job; return self.
-
-        Added in 0.1.0.
-        """
+        """Pause a running job; return self."""
         self.snapshot = self.client.fine_tuning.jobs.pause(self.id)
         return self
 
     def resume(self) -> FineTuneJob:
-        """Resume a paused job; return self.
-
-        Added in 0.1.0.
-        """
+        """Resume a paused job; return self."""
         self.snapshot = self.client.fine_tuning.jobs.resume(self.id)
         return self
 
@@ -346,8 +324,6 @@ class FineTuneJob:
             JobFailedError: The job failed (TrainingFileRejectedError, ModerationError: why).
             JobCancelledError: The job was cancelled.
             WaitTimeoutError: `timeout` passed first.
-
-        Added in 0.1.0.
         """
         flow = self._events.wait(policy or PollPolicy.of(poll=poll, timeout=timeout), on_event)
         self.snapshot = drive(flow, self._perform, sleep=self._sleep, now=self._now)
@@ -387,8 +363,6 @@ class FineTuneJob:
                 nothing new (like `tail -f`); otherwise stop after the events there are now.
             since: Resume after this event id (events up to it are not yielded).
             poll: The interval between looks when following (default: the backoff of `wait`).
-
-        Added in 0.1.0.
         """
         policy = PollPolicy.of(poll=poll, timeout=None)
         following = Following(self._events, EventCursor(last_id=since), policy, follow)
@@ -398,10 +372,7 @@ class FineTuneJob:
                 yield event
 
     def progress(self) -> Progress:
-        """Where the job is: status, step/total (from the latest metrics event) and ETA.
-
-        Added in 0.1.0.
-        """
+        """Where the job is: status, step/total (from the latest metrics event) and ETA."""
         self.refresh()
         last = drive(self._events.catch_up(), self._perform, sleep=self._sleep, now=self._now)
         return progress_of(self.snapshot, last)
@@ -411,8 +382,6 @@ class FineTuneJob:
 
         Results files have no full-validation columns: those come from the events (merged in
         by step), so the curve has train, valid and full-valid metrics wherever they exist.
-
-        Added in 0.1.0.
         """
         files = builtins.list(self.snapshot.result_files or [])
         points: builtins.list[MetricPoint] = []
@@ -424,8 +393,5 @@ class FineTuneJob:
         return curve(points, events)
 
     def checkpoints(self) -> builtins.list[FineTuningJobCheckpoint]:
-        """The job's checkpoints, newest first (the last 3 epochs, once the job succeeded).
-
-        Added in 0.1.0.
-        """
+        """The job's checkpoints, newest first (the last 3 epochs, once the job succeeded)."""
         return builtins.list(self.client.fine_tuning.jobs.checkpoints.list(self.id))

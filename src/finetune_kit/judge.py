@@ -4,8 +4,6 @@ The judge model sees the item's prompt and two answers, A and B: the candidate o
 item's `reference` (a reference answer, or a reference model's output), in an order drawn at
 random (seeded, reproducible) to cancel the judge's position bias. It replies with JSON naming
 the winner; the grader maps that back to the candidate's win, tie or loss.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -103,8 +101,6 @@ def llm_judge(
 
     Returns:
         A grader for `compare(graders=...)`.
-
-    Added in 0.1.0.
     """
 
     def grade(output: str, item: Mapping[str, Any]) -> Grade:

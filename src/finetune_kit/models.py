@@ -4,8 +4,6 @@ A model that answers "not found" is waited for only when it is known to exist: f
 job (`job.wait()` says so), a deployment just made (`deploy()`), or a name the provider's
 Models API knows. Each wait is announced (the `finetune_kit.waits` logger at INFO, and `on_wait`).
 Any other "not found" is `ModelNotFoundError` at once, with the close names the provider lists.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -233,10 +231,7 @@ class TunedModel:
     def from_checkpoint(
         cls, client: OpenAI, checkpoint: FineTuningJobCheckpoint | str, **kwargs: Any
     ) -> TunedModel:
-        """The model of a checkpoint (its `fine_tuned_model_checkpoint` name).
-
-        Added in 0.1.0.
-        """
+        """The model of a checkpoint (its `fine_tuned_model_checkpoint` name)."""
         name = checkpoint if isinstance(checkpoint, str) else checkpoint.fine_tuned_model_checkpoint
         return cls(client, name, **kwargs)
 
@@ -281,8 +276,6 @@ class TunedModel:
                 `ready_timeout`. The SDK's `NotFoundError` is its `__cause__`.
             RateLimitedError: Still rate-limited after `RATE_LIMIT_RETRIES` waits.
             IncompatibleEndpointError: The endpoint answered a web page, not the API.
-
-        Added in 0.1.0.
         """
         messages = _messages(prompt, system)
 
@@ -309,8 +302,6 @@ class TunedModel:
         The Models API's `shutdown_date`, else the published date of its base; looked up once
         per model, later calls reuse it. Warns (`ModelRetirementWarning`) when it is 30 days
         away or less, at each call.
-
-        Added in 0.1.0. Changed: a method (it was a property).
         """
         if not self._looked_up:
             try:
@@ -322,10 +313,7 @@ class TunedModel:
         return _shutdown_day(self.id, self._shutdown, self._now())
 
     def delete(self) -> bool:
-        """Delete the model (OpenAI needs the Owner role); return whether it was deleted.
-
-        Added in 0.1.0.
-        """
+        """Delete the model (OpenAI needs the Owner role); return whether it was deleted."""
         return bool(self.client.models.delete(self.id).deleted)
 
     def deploy(
@@ -344,8 +332,6 @@ class TunedModel:
             target: Subscription, resource group, account, deployment name, sku and capacity.
             token: The management API token (or a callable returning one).
             **options: `wait`, `timeout`, `poll`, `api_version`, `base_url`, `http_client`.
-
-        Added in 0.1.0.
         """
         deploy(self.id, target, token=token, sleep=self._sleep, **options)
         return TunedModel(
@@ -394,10 +380,7 @@ class AsyncTunedModel:
     def from_checkpoint(
         cls, client: AsyncOpenAI, checkpoint: FineTuningJobCheckpoint | str, **kwargs: Any
     ) -> AsyncTunedModel:
-        """The model of a checkpoint.
-
-        Added in 0.1.0.
-        """
+        """The model of a checkpoint."""
         name = checkpoint if isinstance(checkpoint, str) else checkpoint.fine_tuned_model_checkpoint
         return cls(client, name, **kwargs)
 
@@ -420,10 +403,7 @@ class AsyncTunedModel:
         ready_timeout: float = READY_TIMEOUT,
         **params: Any,
     ) -> ChatCompletion:
-        """Ask the model (see `TunedModel.chat`).
-
-        Added in 0.1.0.
-        """
+        """Ask the model (see `TunedModel.chat`)."""
         messages = _messages(prompt, system)
 
         async def perform(command: retry.ModelCall) -> retry.Reply:  # the twin of `chat`'s
@@ -444,10 +424,7 @@ class AsyncTunedModel:
         return _completion(response, self.client)
 
     async def shutdown_date(self) -> dt.date | None:
-        """When the model stops serving (see `TunedModel.shutdown_date`): looked up once.
-
-        Added in 0.1.0.
-        """
+        """When the model stops serving (see `TunedModel.shutdown_date`): looked up once."""
         if not self._looked_up:
             try:
                 self._shutdown = (await self.client.models.retrieve(self.id)).shutdown_date
@@ -458,10 +435,7 @@ class AsyncTunedModel:
         return _shutdown_day(self.id, self._shutdown, self._now())
 
     async def delete(self) -> bool:
-        """Delete the model; return whether it was deleted.
-
-        Added in 0.1.0.
-        """
+        """Delete the model; return whether it was deleted."""
         return bool((await self.client.models.delete(self.id)).deleted)
 
     async def deploy(
@@ -471,8 +445,6 @@ class AsyncTunedModel:
 
         The management API is called through an `httpx2.AsyncClient` (`http_client=` takes
         one); waits use this model's `sleep`.
-
-        Added in 0.1.0.
         """
         await adeploy(self.id, target, token=token, sleep=self._sleep, **options)
         return AsyncTunedModel(

@@ -1,4 +1,1 @@
-"""Pure logic shared by the sync and async shells: no I/O, no clock reads, no sleeping.
-
-Added in 0.1.0.
-"""
+"""Pure logic shared by the sync and async shells: no I/O, no clock reads, no sleeping."""

@@ -7,8 +7,6 @@ before trying again. Callers that create at the same instant (each looked, found
 created) settle afterwards: the earliest created job wins, the others are cancelled before they
 train, and every caller is handed the winner. However the network misbehaves and however many
 callers race, one job trains.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""What an SDK error or a failed job means, and which typed error says so: pure classification.
-
-Added in 0.1.0.
-"""
+"""What an SDK error or a failed job means, and which typed error says so: pure classification."""
 
 from __future__ import annotations
 

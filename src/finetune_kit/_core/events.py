@@ -5,8 +5,6 @@ new, `EventCursor` reads pages from the newest until it meets the last event it 
 given out (however many pages that takes), then hands the new ones over oldest first. It moves
 past an event only once that event was handed out: what a failing callback did not get yet
 comes with the next drain.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -103,8 +101,6 @@ def metrics_from_message(message: str) -> dict[str, Any] | None:
 
     For providers (or older API versions) whose metrics events carry no `data`: the step, the
     total and the losses the text states.
-
-    Added in 0.1.0.
     """
     match = _STEP.match(message)
     if match is None:
@@ -125,8 +121,6 @@ def to_job_event(event: FineTuningJobEvent) -> MessageEvent | MetricsEvent:
 
     A metrics event without numbers in its `data` gets them from its text (`Step n/N: training
     loss=...`) when the text states them.
-
-    Added in 0.1.0.
     """
     raw = event.data if isinstance(event.data, dict) else None
     numbers = raw
@@ -175,8 +169,6 @@ class EventCursor:
 
     Args:
         last_id: The newest event already given out (resume after it); None: from the start.
-
-    Added in 0.1.0.
     """
 
     last_id: str | None = None

@@ -1,7 +1,4 @@
-"""Pure helpers of uploads: content identity, remote names, dedupe matching, multipart plans.
-
-Added in 0.1.0.
-"""
+"""Pure helpers of uploads: content identity, remote names, dedupe matching, multipart plans."""
 
 from __future__ import annotations
 

@@ -3,8 +3,6 @@
 A sha256 over the canonical JSON of what defines a training run. It is stored in the job's
 metadata, so any process on any machine can find the job its inputs already created.
 (Python's `hash()` is salted per process: useless for this.)
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -39,8 +37,6 @@ def fingerprint(
         suffix: The model-name suffix.
         seed: The seed.
         extra: Anything else that makes the run different (e.g. Azure's trainingType).
-
-    Added in 0.1.0.
     """
     canonical = json.dumps(
         {

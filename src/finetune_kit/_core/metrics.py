@@ -1,7 +1,4 @@
-"""The training curve: from a results file (plain or base64 CSV) or from metrics events.
-
-Added in 0.1.0.
-"""
+"""The training curve: from a results file (plain or base64 CSV) or from metrics events."""
 
 from __future__ import annotations
 
@@ -74,10 +71,7 @@ def _decode(content: bytes | str) -> str:
 
 
 def parse_results_csv(content: bytes | str) -> list[MetricPoint]:
-    """Parse a job's results file; rows without a usable step are skipped, NaN becomes None.
-
-    Added in 0.1.0.
-    """
+    """Parse a job's results file; rows without a usable step are skipped, NaN becomes None."""
     reader = csv.DictReader(io.StringIO(_decode(content)))
     points: list[MetricPoint] = []
     for row in reader:
@@ -93,10 +87,7 @@ def parse_results_csv(content: bytes | str) -> list[MetricPoint]:
 
 
 def from_events(events: Iterable[MetricsEvent]) -> list[MetricPoint]:
-    """The curve from metrics events (the last event of a step wins), in step order.
-
-    Added in 0.1.0.
-    """
+    """The curve from metrics events (the last event of a step wins), in step order."""
     by_step: dict[int, MetricPoint] = {}
     for event in events:
         if event.step is None:
@@ -122,10 +113,7 @@ def needs_events(points: list[MetricPoint]) -> bool:
 
 
 def merge(points: list[MetricPoint], events: list[MetricPoint]) -> list[MetricPoint]:
-    """The results file's points, with the fields it lacks filled in from the events' points.
-
-    Added in 0.1.0.
-    """
+    """The results file's points, with the fields it lacks filled in from the events' points."""
     by_step = {p.step: p for p in events}
     merged: list[MetricPoint] = []
     for point in points:

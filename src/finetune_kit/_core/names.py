@@ -3,8 +3,6 @@
 - OpenAI: `ft:<base>:<org>:<suffix>:<id>` (the suffix may be empty), checkpoints add
   `:ckpt-step-<N>`;
 - Azure: `<base>.ft-<hex>`, checkpoints `ftchkpt-<hex>` (which don't name their base).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -20,10 +18,7 @@ _CKPT = re.compile(r":ckpt-step-(\d+)$")
 
 @dataclass(frozen=True, slots=True)
 class ModelName:
-    """What a model's name says about it.
-
-    Added in 0.1.0.
-    """
+    """What a model's name says about it."""
 
     id: str
     kind: Literal["base", "openai", "azure"]
@@ -41,8 +36,6 @@ def parse_model_name(name: str) -> ModelName:
 
     >>> parse_model_name("ft:gpt-4o-mini-2024-07-18:acme::AbC123:ckpt-step-40").checkpoint_step
     40
-
-    Added in 0.1.0.
     """
     if name.startswith("ft:"):
         step = None

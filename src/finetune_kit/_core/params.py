@@ -2,8 +2,6 @@
 
 One table of ranges (OPENAI-FACTS.md §3) serves the library's pre-flight checks and the
 simulator's server-side ones.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -78,8 +76,6 @@ def check_method(
     """Normalise `method` (a name or the API's dict) and check it; return (method dict, problems).
 
     `hyperparameters` (the deprecated top-level form) is merged into the method's section.
-
-    Added in 0.1.0.
     """
     problems: list[ParamProblem] = []
     if method is None:

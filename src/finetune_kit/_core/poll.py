@@ -4,8 +4,6 @@
 happened: `Fetched(job, poll_after)` or the `CallFailed(error, classified)` of
 `finetune_kit._core.drive` (its one failure type). The sync and async shells only carry out the
 commands, so both wait exactly alike, and tests drive the flow with `.send()` alone.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

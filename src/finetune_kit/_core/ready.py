@@ -4,8 +4,6 @@ Only a model that is known to exist is waited for: one fresh from its job (the j
 a deployment just made, or one the provider's Models API knows (`models.retrieve`). Any other
 404 is `ModelNotFoundError` at once, with the close names the provider lists. Pure: the
 models shell (`finetune_kit.models`) does the looking up and the waiting.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -21,8 +21,6 @@ A known secret shorter than `MIN_SECRET` (4) characters is not replaced: that sh
 would shred ordinary words, and it protects nothing. Whatever is known, anything shaped like an
 OpenAI key (`sk-...`) becomes `sk-***`, a bearer credential `Bearer ***`, and a JSON Web Token
 (`eyJ...`) `***`.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -70,10 +68,7 @@ def _environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """`text` without the given secrets, the environment's, or anything shaped like a key.
-
-    Added in 0.1.0.
-    """
+    """`text` without the given secrets, the environment's, or anything shaped like a key."""
     known = {s for s in (*secrets, *_environment_secrets()) if s and len(s) >= MIN_SECRET}
     for secret in sorted(known, key=len, reverse=True):  # a key that contains another first
         text = text.replace(secret, MASK)
@@ -83,10 +78,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 
 
 def secrets_of(exc: BaseException) -> list[str]:
-    """The credentials the request behind `exc` carried (its client's key or token), if any.
-
-    Added in 0.1.0.
-    """
+    """The credentials the request behind `exc` carried (its client's key or token), if any."""
     try:
         request = getattr(exc, "request", None)
     except RuntimeError:  # httpx2's `.request` of an error raised before one was made
@@ -121,8 +113,6 @@ def provider_message(exc: BaseException) -> str | None:
 
     None for a body without one (`{"detail": "Not Found"}` from a wrong path, a web page, no
     body): such an answer is not the API's own error.
-
-    Added in 0.1.0.
     """
     body = getattr(exc, "body", None)
     if not isinstance(body, Mapping):
@@ -139,8 +129,6 @@ def status_text(exc: openai.APIStatusError) -> str:
     What openai>=3 makes the message of a status error; openai 2.x puts the whole body there
     instead (`Error code: 429 - {'error': {'message': ...}}`) or, for an answer that is not
     JSON, the answer's text.
-
-    Added in 0.1.0.
     """
     message = provider_message(exc)
     return f"Error code: {exc.status_code}" + (f" - {message}" if message else "")
@@ -172,10 +160,7 @@ def _sdk_message(exc: BaseException) -> str | None:
 
 
 def message_of(exc: openai.APIError) -> str:
-    """`exc.message` as openai>=3 words it, on openai 2.x too (see `status_text`).
-
-    Added in 0.1.0.
-    """
+    """`exc.message` as openai>=3 words it, on openai 2.x too (see `status_text`)."""
     return _sdk_message(exc) or exc.message
 
 
@@ -185,8 +170,6 @@ def scrub(exc: BaseException, secrets: Iterable[str | None] = ()) -> BaseExcepti
     Cleans `args` (hence `str()` and `repr()`), and an SDK error's `message` and `body`. The
     message of an SDK status error becomes `Error code: 429 - <the provider's message>` on
     openai 2.x too, as on openai>=3 (see `status_text`).
-
-    Added in 0.1.0.
     """
     known = [s for s in secrets if s]
     seen: set[int] = set()
@@ -209,10 +192,7 @@ def scrub(exc: BaseException, secrets: Iterable[str | None] = ()) -> BaseExcepti
 
 
 def error_text(exc: BaseException) -> str:
-    """`Type: message` for a report, with every known secret removed.
-
-    Added in 0.1.0.
-    """
+    """`Type: message` for a report, with every known secret removed."""
     message = _sdk_message(exc) or getattr(exc, "message", None)  # the same on openai 2.x
     text = message if isinstance(message, str) and message else str(exc)
     return f"{type(exc).__name__}: {redact(text, secrets_of(exc))}"

@@ -4,8 +4,6 @@ Groundwork of `compare`: a grader turns (output, item) into a `Grade`; pass rate
 score interval (made for proportions: it never collapses to a point at 0% or 100%), mean scores
 in [0, 1] the same interval of their mean, a difference of two rates Newcombe's interval, and
 anything else a seeded percentile bootstrap.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -60,10 +58,7 @@ def _reference(item: Mapping[str, Any]) -> str | None:
 
 
 def exact(*, strip: bool = True, case: bool = True) -> Grader:
-    """Pass when the output equals the item's `reference`.
-
-    Added in 0.1.0.
-    """
+    """Pass when the output equals the item's `reference`."""
 
     def grade(output: str, item: Mapping[str, Any]) -> Grade:
         ref = _reference(item)
@@ -79,10 +74,7 @@ def exact(*, strip: bool = True, case: bool = True) -> Grader:
 
 
 def contains(text: str | None = None, *, case: bool = False) -> Grader:
-    """Pass when the output contains `text` (default: the item's `reference`).
-
-    Added in 0.1.0.
-    """
+    """Pass when the output contains `text` (default: the item's `reference`)."""
 
     def grade(output: str, item: Mapping[str, Any]) -> Grade:
         needle = text if text is not None else _reference(item)
@@ -98,10 +90,7 @@ def contains(text: str | None = None, *, case: bool = False) -> Grader:
 
 
 def regex(pattern: str, *, flags: int = 0) -> Grader:
-    """Pass when the output matches `pattern` anywhere.
-
-    Added in 0.1.0.
-    """
+    """Pass when the output matches `pattern` anywhere."""
     compiled = re.compile(pattern, flags)
 
     def grade(output: str, item: Mapping[str, Any]) -> Grade:  # noqa: ARG001 - the Grader shape
@@ -114,10 +103,7 @@ def regex(pattern: str, *, flags: int = 0) -> Grader:
 
 
 def is_json(*, required_keys: Sequence[str] = ()) -> Grader:
-    """Pass when the output is a JSON object holding `required_keys`.
-
-    Added in 0.1.0.
-    """
+    """Pass when the output is a JSON object holding `required_keys`."""
 
     def grade(output: str, item: Mapping[str, Any]) -> Grade:  # noqa: ARG001 - the Grader shape
         try:
@@ -148,10 +134,7 @@ class Interval:
 
 
 def bootstrap_mean(values: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> Interval:
-    """The mean of `values` with a 95% percentile-bootstrap interval (seeded: reproducible).
-
-    Added in 0.1.0.
-    """
+    """The mean of `values` with a 95% percentile-bootstrap interval (seeded: reproducible)."""
     n = len(values)
     if n == 0:
         return Interval(0.0, 0.0, 0.0)
@@ -170,8 +153,6 @@ def wilson(successes: float, n: int, *, z: float = Z95) -> Interval:
 
     Raises:
         ValueError: `n` is not positive, or `successes` is not within [0, n].
-
-    Added in 0.1.0.
     """
     if n <= 0:
         raise ValueError(f"a proportion needs at least one trial, not {n}")
@@ -194,8 +175,6 @@ def mean_interval(scores: Sequence[float]) -> Interval:
     Scores within [0, 1] (pass/fail, a judge's 1 / 0.5 / 0) get the Wilson interval of their
     mean: a score in [0, 1] varies at most as much as a pass/fail with the same mean, so the
     interval is, if anything, wide. Other scores get `bootstrap_mean`.
-
-    Added in 0.1.0.
     """
     if not scores:
         return Interval(0.0, 0.0, 0.0)
@@ -210,8 +189,6 @@ def rate_difference(first: Interval, second: Interval) -> Interval:
     Newcombe's hybrid score method (1998, method 10): it treats the two rates as independent,
     which for two models graded on the same items (that tend to pass and fail together) makes
     it wide rather than narrow. 9 of 10 against 2 of 10 is +70 points [+26.6, +86.5].
-
-    Added in 0.1.0.
     """
     d = first.value - second.value
     low = d - math.hypot(first.value - first.low, second.high - second.value)
@@ -220,10 +197,7 @@ def rate_difference(first: Interval, second: Interval) -> Interval:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) with linear interpolation, like numpy's default.
-
-    Added in 0.1.0.
-    """
+    """The q-th percentile (0-100) with linear interpolation, like numpy's default."""
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -239,8 +213,6 @@ class Aimd:
 
     Halve the calls allowed at once on a rate limit; add one back after as many successes in a
     row as are allowed.
-
-    Added in 0.1.0.
     """
 
     maximum: int
@@ -265,10 +237,7 @@ class Aimd:
 
 
 def json_schema(schema: Mapping[str, Any]) -> Grader:
-    """Pass when the output is JSON valid against `schema` (needs the `jsonschema` package).
-
-    Added in 0.1.0.
-    """
+    """Pass when the output is JSON valid against `schema` (needs the `jsonschema` package)."""
     try:
         import jsonschema  # type: ignore[import-untyped]  # noqa: PLC0415 - optional
     except ImportError:

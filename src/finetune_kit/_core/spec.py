@@ -1,7 +1,4 @@
-"""Turning `FineTuneJob.create` arguments into a checked request and its fingerprint: pure.
-
-Added in 0.1.0.
-"""
+"""Turning `FineTuneJob.create` arguments into a checked request and its fingerprint: pure."""
 
 from __future__ import annotations
 

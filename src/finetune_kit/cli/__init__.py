@@ -1,7 +1,4 @@
-"""The `finetune-kit` command line.
-
-Added in 0.1.0.
-"""
+"""The `finetune-kit` command line."""
 
 from finetune_kit.cli.main import main
 

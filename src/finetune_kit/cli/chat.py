@@ -3,8 +3,6 @@
 With a prompt: one answer, then exit. Without one, on a terminal: a small conversation, as in
 OpenAI's Playground (`/reset` forgets it, `/exit` or Ctrl-D ends it); with stdin piped, the
 prompt is read from it. On a terminal the answer is printed as it arrives (streamed).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -78,10 +76,7 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
 
 @dataclass
 class Conversation:
-    """The messages exchanged with one model, and how answers are printed.
-
-    Added in 0.1.0.
-    """
+    """The messages exchanged with one model, and how answers are printed."""
 
     client: OpenAI
     model: str
@@ -167,8 +162,6 @@ def chat_loop(conversation: Conversation, read: Callable[[str], str] = input) ->
 
     `/reset` forgets the conversation. A rate limit, a network failure or a server error is
     said on stderr and the question can be asked again; other failures end the loop.
-
-    Added in 0.1.0.
     """
     print(f"Chatting with {conversation.model}: {HELP}.")
     while True:

@@ -3,8 +3,6 @@
 The command line builds its client from flags and the environment (see
 [`provider`][finetune_kit.cli.provider]); tests and the docs pass a `Context` holding a
 simulator's client and its virtual clock instead, so every command runs offline and instantly.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -26,10 +24,7 @@ __all__ = ["Context"]
 
 @dataclass(slots=True)
 class Context:
-    """The environment of one `finetune-kit` invocation.
-
-    Added in 0.1.0.
-    """
+    """The environment of one `finetune-kit` invocation."""
 
     client: OpenAI | None = None
     """Use this client instead of one built from flags and the environment."""

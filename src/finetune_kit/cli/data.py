@@ -1,7 +1,4 @@
-"""`validate`, `estimate` and `upload`: the data step.
-
-Added in 0.1.0.
-"""
+"""`validate`, `estimate` and `upload`: the data step."""
 
 from __future__ import annotations
 

@@ -2,8 +2,6 @@
 
 Both read the whole file first and write each output whole or not at all (a temporary file
 renamed into place), so an output may be the input itself.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

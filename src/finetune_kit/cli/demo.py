@@ -15,8 +15,6 @@ Files the demo makes for itself live in a temporary folder that is removed at th
 `--local` trains for real on this machine instead (`finetune_kit.local.LocalPlatform`, the
 `local` extra): a small instruct model from the Hugging Face hub by default, asked about first
 with its download size when it is not in the cache, or a model folder (`--base-model`).
-
-Added in 0.1.0. `--local` added in 0.2.0.
 """
 
 from __future__ import annotations
@@ -219,8 +217,6 @@ def run_demo(
 
     The files it makes for itself (held-out prompts, a split of the user's data) live in a
     temporary folder (`finetune-kit-demo-*`) removed before it returns, whatever happens.
-
-    Added in 0.1.0.
     """
     ctx = context or Context()
     with tempfile.TemporaryDirectory(prefix="finetune-kit-demo-") as folder:

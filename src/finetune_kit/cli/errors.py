@@ -6,8 +6,6 @@ refused or could not be reached; 4 a bug in finetune-kit (reported as one line t
 `FINETUNE_KIT_DEBUG=1` for the traceback); 130 interrupted (Ctrl-C); 141 the output's reader
 went away (`finetune-kit events JOB | head -1`: 128 + SIGPIPE, quietly, as a shell reports any
 tool that SIGPIPE ended).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

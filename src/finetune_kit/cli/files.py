@@ -1,7 +1,4 @@
-"""`files list|show|check|download|delete`: the files uploaded to the provider.
-
-Added in 0.1.0.
-"""
+"""`files list|show|check|download|delete`: the files uploaded to the provider."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Flags and argument types shared by the commands.
-
-Added in 0.1.0.
-"""
+"""Flags and argument types shared by the commands."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""`events`, `jobs` and `metrics`: looking at jobs.
-
-Added in 0.1.0. `jobs results`, `jobs list --status` and the details of `jobs show` in 0.2.0.
-"""
+"""`events`, `jobs` and `metrics`: looking at jobs."""
 
 from __future__ import annotations
 

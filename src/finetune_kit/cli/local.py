@@ -1,8 +1,6 @@
 """`finetune-kit local serve`: the fine-tuning API on this machine's hardware, over HTTP.
 
 torch and the rest of the `local` extra load only when the command runs, never for `--help`.
-
-Added in 0.2.0.
 """
 
 from __future__ import annotations

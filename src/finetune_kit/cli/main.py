@@ -3,8 +3,6 @@
 `validate`, `estimate`, `upload`, `dedupe`, `split`, `files`, `tune`, `watch`, `events`, `jobs`,
 `metrics`, `compare`, `report`, `chat`, `models`, `sim serve` and `demo`. Every bad input gets one clear line on stderr and a non-zero
 exit code, never a traceback (see [`errors`][finetune_kit.cli.errors] for the codes).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 The library's own messages name its arguments (`prices=`, `max_cost=`); the commands name their
 flags (`--price`, `--max-cost`) instead, so they render the estimate themselves.
-
-Added in 0.2.0.
 """
 
 from __future__ import annotations

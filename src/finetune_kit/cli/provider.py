@@ -14,8 +14,6 @@ history and process listings). URLs must carry their scheme (`http://` or `https
 doesn't is a usage error naming the fix. An answer that is a web page (a login portal, a
 proxy's page) instead of the API is refused at once, naming the URL
 ([`IncompatibleEndpointError`][finetune_kit.IncompatibleEndpointError]).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

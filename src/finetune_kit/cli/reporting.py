@@ -1,7 +1,4 @@
-"""`report`: a job's training curves and, with `--compare`, a comparison, in one HTML page.
-
-Added in 0.2.0.
-"""
+"""`report`: a job's training curves and, with `--compare`, a comparison, in one HTML page."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""What `sim serve` and `local serve` share: the port they take and the error when it can't be had.
-
-Added in 0.1.0.
-"""
+"""What `sim serve` and `local serve` share: the port they take and the error when it can't be had."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Plain-text tables and numbers for the commands' output.
-
-Added in 0.1.0.
-"""
+"""Plain-text tables and numbers for the commands' output."""
 
 from __future__ import annotations
 

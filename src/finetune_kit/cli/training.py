@@ -8,8 +8,6 @@ got through).
 With `--json`, stdout holds only the job object as the API returns it (printed once the
 command is done with the job: at once with `--detach`, else when it ends), and everything else
 goes to stderr, so `finetune-kit tune ... --json | jq -r .fine_tuned_model` works.
-
-Added in 0.1.0. `--json` in 0.2.0.
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""`models show|delete|deploy` and `compare`: the using step.
-
-Added in 0.1.0.
-"""
+"""`models show|delete|deploy` and `compare`: the using step."""
 
 from __future__ import annotations
 

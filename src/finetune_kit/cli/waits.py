@@ -3,8 +3,6 @@
 The library announces each such wait on the `finetune_kit.waits` logger at INFO; while a
 command runs, those lines go to stderr as `finetune-kit: waiting for ...`, so no command sits
 silent for minutes.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

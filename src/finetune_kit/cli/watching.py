@@ -3,8 +3,6 @@
 `WatchState` is the pure part (step, total, ETA from the events' own timestamps, the loss
 sparkline); `Display` prints it, through rich's live progress bar on a terminal (the `cli`
 extra) or as plain lines elsewhere.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -36,10 +34,7 @@ def format_duration(seconds: float) -> str:
 
 
 class WatchState:
-    """What is known of a job's progress from its events so far (pure: no I/O, no clock).
-
-    Added in 0.1.0.
-    """
+    """What is known of a job's progress from its events so far (pure: no I/O, no clock)."""
 
     def __init__(self, *, started_at: int | None = None) -> None:
         self.started_at = started_at
@@ -102,10 +97,7 @@ class WatchState:
 
 
 class Display:
-    """Prints a job's events and progress: plain lines, or a live bar when `live`.
-
-    Added in 0.1.0.
-    """
+    """Prints a job's events and progress: plain lines, or a live bar when `live`."""
 
     def __init__(
         self,

@@ -15,8 +15,6 @@ few-shot variants, messages), `answers` (answers from replies, the comparison as
 `calls` (a live call's deadline and "not found"), `gate` (the concurrency gates), and the two
 shells, `run_sync` (`compare`) and `run_async` (`acompare`). Each call's retries are one flow,
 `finetune_kit._core.retry.answer_flow`, that both shells drive.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 Each name is imported on first use (PEP 562): `from finetune_kit.dataset import
 bundled_dataset` loads neither pydantic nor the tokenizer.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

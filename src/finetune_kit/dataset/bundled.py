@@ -1,7 +1,4 @@
-"""The example dataset shipped with finetune-kit.
-
-Added in 0.1.0.
-"""
+"""The example dataset shipped with finetune-kit."""
 
 from __future__ import annotations
 

@@ -15,8 +15,6 @@ is `None`, never a guess. Pass your own with `prices={"gpt-4.1-mini-2025-04-14":
 
 Which names can be trained, and until when: `check_model_name` (unknown names get the closest
 known ones; shut-down ones their date and what to train instead).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -105,10 +103,7 @@ PriceUnit = Literal["1M training tokens", "training hour", "hosting hour"]
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """One published price: what it prices, per what, and where and when it was read.
-
-    Added in 0.2.0.
-    """
+    """One published price: what it prices, per what, and where and when it was read."""
 
     model: str
     """The model snapshot priced (`"*"`: every model of the provider)."""
@@ -241,8 +236,6 @@ def hourly_price(name: str) -> Price | None:
 
     >>> hourly_price("o4-mini").usd
     100.0
-
-    Added in 0.2.0.
     """
     snapshot = ALIASES.get(base_model(name).lower(), base_model(name).lower())
     for price in PRICES:
@@ -297,16 +290,13 @@ def model_info(name: str) -> ModelInfo:
 USER_PRICE = "your price"
 """The `PriceQuote.source` of a price the caller gave.
 
-Added in 0.2.0.
+Added in 0.1.0.
 """
 
 
 @dataclass(frozen=True, slots=True)
 class PriceQuote:
-    """A training price and where it came from.
-
-    Added in 0.1.0.
-    """
+    """A training price and where it came from."""
 
     usd_per_million: float
     """USD per 1M training tokens."""
@@ -318,8 +308,6 @@ def price_for(name: str, prices: dict[str, float] | None = None) -> PriceQuote |
     """Return the training price of a model, or `None` when no source gives one.
 
     User `prices` win; their keys may be full names, base names or families.
-
-    Added in 0.1.0.
     """
     info = model_info(name)
     if prices:
@@ -363,7 +351,7 @@ ALIASES: dict[str, str] = {
 }
 """Aliases and the dated snapshot a job trains (and reports) for them.
 
-Added in 0.2.0.
+Added in 0.1.0.
 """
 
 TRAINABLE: tuple[str, ...] = (
@@ -386,14 +374,14 @@ Azure spells gpt-3.5 `gpt-35-turbo-*` (resolved by `base_model`). Azure also tra
 (reinforcement, by invitation) and open-weight models (Ministral-3B, Qwen-32B, Llama-3.3-70B,
 gpt-oss-20b) under names its model list gives: those are accepted when that list has them.
 
-Added in 0.2.0.
+Added in 0.1.0.
 """
 
 WIND_DOWN = "2027-01-06"
 """From this day OpenAI accepts no new fine-tuning jobs (reports quoting its deprecations page);
 Azure OpenAI still trains.
 
-Added in 0.2.0.
+Added in 0.1.0.
 """
 
 REPLACEMENTS: dict[str, str] = {
@@ -409,7 +397,7 @@ REPLACEMENTS: dict[str, str] = {
 """What to train once a base model is shut down: OpenAI's named successor (gpt-6-luna, notice of
 2026-10-14) where there is one, else the closest model still trainable at the time.
 
-Added in 0.2.0.
+Added in 0.1.0.
 """
 
 _AZURE_TRAINS = frozenset(
@@ -427,10 +415,7 @@ _AZURE_TRAINS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class ModelProblem:
-    """Why a model name can't be trained: unknown (with close names) or shut down (with a date).
-
-    Added in 0.2.0.
-    """
+    """Why a model name can't be trained: unknown (with close names) or shut down (with a date)."""
 
     kind: Literal["unknown", "retired"]
     model: str
@@ -524,8 +509,6 @@ def check_model_name(
         now: The current time (Unix seconds).
         provider: Where the job trains (default: OpenAI, unless the name is spelled Azure's way).
         known_remote: Model ids the provider lists as served now.
-
-    Added in 0.2.0.
     """
     text = name.strip()
     if known_remote is not None and (text in known_remote or base_model(text) in known_remote):
@@ -578,8 +561,6 @@ def require_trainable(
     Raises:
         UnknownModelError: Neither the catalogue nor `known_remote` knows the name.
         RetiredModelError: The model (or its base) has shut down.
-
-    Added in 0.2.0.
     """
     when = _clock() if now is None else now
     problem = check_model_name(name, now=when, provider=provider, known_remote=known_remote)

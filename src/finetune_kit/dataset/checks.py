@@ -14,8 +14,6 @@ Token accounting, per example (the cookbook's formula, extended where it crashes
 - tool calls (an estimate): the tokens of the function name and arguments, plus 3 per call;
 - `tools` / `functions` definitions (an estimate): the tokens of their compact JSON;
 - DPO rows: the input messages plus both outputs; legacy rows: prompt plus completion.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -64,10 +62,7 @@ _RFT_ROLES = frozenset({"developer", "user", "assistant", "tool"})
 
 
 class LineChecker(FieldChecks):
-    """Checks lines against one file format; collects findings, returns `Plan`s.
-
-    Added in 0.1.0.
-    """
+    """Checks lines against one file format; collects findings, returns `Plan`s."""
 
     def __init__(
         self,

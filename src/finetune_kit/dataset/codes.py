@@ -1,8 +1,6 @@
 """Every finding code `Dataset.validate` can report, with its severity and meaning.
 
 Codes are stable: CI jobs may match on them. New codes may be added in minor releases.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -17,10 +15,7 @@ Severity = Literal["error", "warning"]
 
 @dataclass(frozen=True, slots=True)
 class Code:
-    """A finding code: its severity and a one-line description for the docs.
-
-    Added in 0.1.0.
-    """
+    """A finding code: its severity and a one-line description for the docs."""
 
     name: str
     severity: Severity

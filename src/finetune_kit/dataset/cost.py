@@ -1,7 +1,4 @@
-"""The default-epochs heuristic and the training cost estimate: pure arithmetic.
-
-Added in 0.1.0.
-"""
+"""The default-epochs heuristic and the training cost estimate: pure arithmetic."""
 
 from __future__ import annotations
 
@@ -48,10 +45,7 @@ def estimate_cost(
     n_epochs: int | Literal["auto"] = "auto",
     prices: dict[str, float] | None = None,
 ) -> CostEstimate:
-    """Build the cost estimate for a dataset already counted.
-
-    Added in 0.1.0.
-    """
+    """Build the cost estimate for a dataset already counted."""
     is_auto = n_epochs == "auto"
     epochs = auto_epochs(examples) if n_epochs == "auto" else int(n_epochs)
     billed = epochs * tokens_per_epoch

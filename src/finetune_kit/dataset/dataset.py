@@ -1,7 +1,4 @@
-"""`Dataset`: a training file (or in-memory rows) to check, count, price, split and write.
-
-Added in 0.1.0.
-"""
+"""`Dataset`: a training file (or in-memory rows) to check, count, price, split and write."""
 
 from __future__ import annotations
 
@@ -107,8 +104,6 @@ class Dataset:
             IsADirectoryError: It is a directory.
             OSError: It is not a regular file (a named pipe, a device, a socket): a training
                 file is read more than once.
-
-        Added in 0.1.0.
         """
         p = Path(path)
         try:
@@ -139,8 +134,6 @@ class Dataset:
 
         Raises:
             DatasetError: A row can't be represented as JSON (names its 1-based position).
-
-        Added in 0.1.0.
         """
         rows: list[Any] = []
         for i, rec in enumerate(records, start=1):
@@ -271,9 +264,6 @@ class Dataset:
             ConfigurationError: A bad `method` or `n_epochs`; an open-weights model while
                 transformers is not installed, a folder that holds no model, or a tokenizer
                 without a chat template.
-
-        Added in 0.1.0. `provider`, `known_models` and `now` in 0.2.0; open-weights models in
-        0.2.0.
         """
         weights = _open_weights(model, known_models)
         if weights is None:
@@ -340,8 +330,6 @@ class Dataset:
         Raises:
             DatasetError: The file is not JSONL text (`not_jsonl_text`): there is nothing to
                 count.
-
-        Added in 0.1.0.
         """
         report = self.validate(model=model, n_epochs=n_epochs, prices=prices)
         if "not_jsonl_text" in report.counts:
@@ -358,10 +346,7 @@ class Dataset:
         return keys
 
     def duplicates(self) -> list[list[int]]:
-        """Return groups of 1-based lines holding the same example (byte-identical, trimmed).
-
-        Added in 0.1.0.
-        """
+        """Return groups of 1-based lines holding the same example (byte-identical, trimmed)."""
         groups: dict[int, list[int]] = {}
         for line, raw in enumerate(self._lines(), start=1):
             if raw.strip():
@@ -374,8 +359,6 @@ class Dataset:
         """Return an in-memory dataset keeping the first copy of each example, in order.
 
         It is named after this one: `"train.jsonl (deduplicated)"`.
-
-        Added in 0.1.0.
         """
         seen: set[int] = set()
         rows: list[Any] = []
@@ -390,10 +373,7 @@ class Dataset:
         return (raw for raw in self._lines() if raw.strip())
 
     def overlap(self, other: Dataset | str | os.PathLike[str]) -> list[tuple[int, int]]:
-        """Return (line here, line there) for each example of this dataset also in `other`.
-
-        Added in 0.1.0.
-        """
+        """Return (line here, line there) for each example of this dataset also in `other`."""
         theirs = (other if isinstance(other, Dataset) else Dataset.from_jsonl(other))._keys()  # noqa: SLF001
         return [(line, theirs[k]) for k, line in self._keys().items() if k in theirs]
 
@@ -413,8 +393,6 @@ class Dataset:
             Two in-memory datasets, each in the original order, named after this one (their
             `source`, in findings and errors): `"train.jsonl (train split)"` and
             `"train.jsonl (test split)"`.
-
-        Added in 0.1.0.
         """
         rows = list(self)
         n = len(rows)
@@ -462,8 +440,6 @@ class Dataset:
         Raises:
             DatasetError: The data has errors (nothing uploaded).
             FileRejectedError: The provider could not process the file (`.line` when it says).
-
-        Added in 0.1.0.
         """
         from finetune_kit.files import UploadOptions, upload  # noqa: PLC0415 - I/O lives there
 
@@ -476,10 +452,7 @@ class Dataset:
     async def aupload(
         self, client: AsyncOpenAI, *, model: str | None = None, **options: Any
     ) -> FileObject:
-        """The async twin of [`upload`][finetune_kit.Dataset.upload], for `AsyncOpenAI` clients.
-
-        Added in 0.1.0.
-        """
+        """The async twin of [`upload`][finetune_kit.Dataset.upload], for `AsyncOpenAI` clients."""
         from finetune_kit.files import UploadOptions, aupload  # noqa: PLC0415 - I/O lives there
 
         sleep = options.pop("sleep", None)
@@ -502,8 +475,6 @@ class Dataset:
         Raises:
             DatasetError: A line of the source is not valid JSON (nothing written).
             OSError: The folder is missing or not writable, or the disk is full (nothing written).
-
-        Added in 0.1.0.
         """
         out = Path(path)
         with atomic_write(out) as f:

@@ -14,8 +14,6 @@ Lookup order for an encoding's BPE file:
    online run filled it.
 
 Every candidate is hash-checked; a mismatch is skipped, never used.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -45,10 +43,7 @@ _ENDOFPROMPT = "<|endofprompt|>"
 
 @dataclass(frozen=True, slots=True)
 class EncodingSpec:
-    """What tiktoken needs to build one encoding, as published in `tiktoken_ext.openai_public`.
-
-    Added in 0.1.0.
-    """
+    """What tiktoken needs to build one encoding, as published in `tiktoken_ext.openai_public`."""
 
     name: str
     """The encoding's name, e.g. `"o200k_base"`."""

@@ -74,10 +74,7 @@ def validate_lines(
     prices: dict[str, float] | None = None,
     max_findings: int = 10_000,
 ) -> ValidationReport:
-    """Validate lines in this process.
-
-    Added in 0.1.0.
-    """
+    """Validate lines in this process."""
     merged = Merged(settings, source, max_findings, validation_keys)
     worker = LineWorker(settings)
     stream = iter(lines)
@@ -109,10 +106,7 @@ def not_text_report(
     prices: dict[str, float] | None = None,
     max_findings: int = 10_000,
 ) -> ValidationReport:
-    """The report on a file that is not JSONL text: that one finding, and nothing counted.
-
-    Added in 0.1.0.
-    """
+    """The report on a file that is not JSONL text: that one finding, and nothing counted."""
     found = finding("not_jsonl_text", None, None, reason)
     empty = Distribution.of(())
     return ValidationReport(
@@ -159,10 +153,7 @@ def validate_path(
     max_findings: int = 10_000,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> ValidationReport:
-    """Validate a file, in `workers` processes when it is large enough to pay off.
-
-    Added in 0.1.0.
-    """
+    """Validate a file, in `workers` processes when it is large enough to pay off."""
     size = path.stat().st_size
     small = size < min(PARALLEL_MIN_BYTES, chunk_bytes * 2)
     # A gzip stream can't be cut at byte offsets: it is decompressed once, in this process.

@@ -14,10 +14,7 @@ CHAT_TOP = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 
 
 def family_of(obj: dict[str, Any]) -> Format:
-    """Guess the format of one parsed line from its keys alone.
-
-    Added in 0.1.0.
-    """
+    """Guess the format of one parsed line from its keys alone."""
     if "messages" in obj:
         return "reinforcement" if not obj.keys() <= CHAT_TOP else "chat"
     if (
@@ -33,10 +30,7 @@ def family_of(obj: dict[str, Any]) -> Format:
 
 
 def detect_format(families: dict[Format, int]) -> Format:
-    """Pick the file's format from per-family line counts (ties: chat, dpo, rft, completion).
-
-    Added in 0.1.0.
-    """
+    """Pick the file's format from per-family line counts (ties: chat, dpo, rft, completion)."""
     order: tuple[Format, ...] = ("chat", "dpo", "reinforcement", "completion")
     messages_rows = families.get("chat", 0) + families.get("reinforcement", 0)
     # A chat file with a stray extra key is still chat; an RFT file is mostly rows with extra keys.
@@ -93,8 +87,6 @@ def not_text_reason(head: bytes) -> str | None:
     Binary data (a known file signature, or a NUL byte: UTF-8 JSON never holds one) and text in
     another encoding (more than a tenth of the bytes not UTF-8) are not JSONL text; a file that
     is mostly UTF-8 with a few bad bytes is, and gets a finding per line instead.
-
-    Added in 0.1.0.
     """
     for magic, what in _SIGNATURES:
         if head.startswith(magic) and (magic != b"BZh" or head[4:10] == b"1AY&SY"):

@@ -18,8 +18,6 @@ transformers (and its tokenizers) load only when an open-weights model is valida
 finetune_kit never imports them, nor torch. Counting runs in the validating process (one worker):
 the template is rendered in Python, and Hugging Face tokenizers keep threads of their own, which
 forked workers must not inherit.
-
-Added in 0.2.0.
 """
 
 from __future__ import annotations
@@ -72,8 +70,6 @@ def is_open_weights(model: str) -> bool:
     False
     >>> is_open_weights("Qwen/Qwen2.5-0.5B-Instruct")
     True
-
-    Added in 0.2.0.
     """
     text = model.strip()
     path = Path(text).expanduser()
@@ -84,10 +80,7 @@ def is_open_weights(model: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class OpenWeights:
-    """An open-weights model resolved for token counting (picklable: no tokenizer inside).
-
-    Added in 0.2.0.
-    """
+    """An open-weights model resolved for token counting (picklable: no tokenizer inside)."""
 
     name: str
     """The model as given."""
@@ -135,8 +128,6 @@ def load_tokenizer(location: str) -> Any:
     Raises:
         ConfigurationError: transformers is not installed, or the tokenizer can't be loaded.
         UnknownModelError: A hub id that is not in the cache.
-
-    Added in 0.2.0.
     """
     transformers = _transformers()
     try:
@@ -194,8 +185,6 @@ def open_weights(model: str) -> OpenWeights:
         ConfigurationError: transformers is missing; the folder holds no model; the tokenizer
             has no chat template.
         UnknownModelError: A hub id that is not in the Hugging Face cache.
-
-    Added in 0.2.0.
     """
     location = _location(model)
     tokenizer = load_tokenizer(location)
@@ -245,8 +234,6 @@ def template_messages(messages: Sequence[Any]) -> tuple[list[dict[str, Any]], li
     Content parts are joined into one string (images dropped), `null` content becomes `""`,
     tool-call `arguments` (a JSON string) become objects, and `weight` is taken out: the second
     list says, per message, whether it is an assistant turn with weight 1 (the default).
-
-    Added in 0.2.0.
     """
     out: list[dict[str, Any]] = []
     trained: list[bool] = []
@@ -263,10 +250,7 @@ def template_messages(messages: Sequence[Any]) -> tuple[list[dict[str, Any]], li
 
 @dataclass(frozen=True, slots=True)
 class EncodedChat:
-    """A conversation as the trainer sees it: its token ids and which of them are trained.
-
-    Added in 0.2.0.
-    """
+    """A conversation as the trainer sees it: its token ids and which of them are trained."""
 
     input_ids: list[int]
     trained: list[int]
@@ -295,8 +279,6 @@ def encode_chat(
 
     Raises:
         Exception: Whatever the template raises on data it can't render.
-
-    Added in 0.2.0.
     """
     msgs, trained = template_messages(messages)
     marks = (
@@ -353,10 +335,7 @@ class Rejection:
 
 
 class TemplateCounter:
-    """Counts examples with an open-weights model's chat template, as its trainer sees them.
-
-    Added in 0.2.0.
-    """
+    """Counts examples with an open-weights model's chat template, as its trainer sees them."""
 
     def __init__(self, model: OpenWeights) -> None:
         self.model = model

@@ -75,10 +75,7 @@ class Settings:
 
 
 def example_key(raw: bytes) -> int:
-    """Return the duplicate-detection key of a line: a 64-bit hash of its stripped bytes.
-
-    Added in 0.1.0.
-    """
+    """Return the duplicate-detection key of a line: a 64-bit hash of its stripped bytes."""
     return int.from_bytes(hashlib.blake2b(raw.strip(), digest_size=8).digest(), "little")
 
 

@@ -1,7 +1,4 @@
-"""The validation report: findings, statistics and the cost estimate, readable and as JSON.
-
-Added in 0.1.0.
-"""
+"""The validation report: findings, statistics and the cost estimate, readable and as JSON."""
 
 from __future__ import annotations
 
@@ -75,8 +72,6 @@ class Distribution(BaseModel):
         The same summary as `of()` over the values themselves, exactly, from a mapping whose size
         is the number of distinct values: e.g. `Distribution.from_counts({1: 3, 10: 1})` is
         `Distribution.of([1, 1, 1, 10])`. Values counted zero times (or fewer) are left out.
-
-        Added in 0.1.0.
         """
         counts = {v: c for v, c in counts.items() if c > 0}
         n = sum(counts.values())
@@ -148,7 +143,7 @@ class CostEstimate(BaseModel):
     """The estimated cost, or `None` when the price is unknown."""
     usd_per_hour: float | None = None
     """Reinforcement fine-tuning: the published price per hour of training, when there is one
-    (the hours can't be known from the data, so `cost_usd` stays `None`). Added in 0.2.0."""
+    (the hours can't be known from the data, so `cost_usd` stays `None`). Added in 0.1.0."""
 
     def __str__(self) -> str:
         epochs = f"{self.n_epochs} epoch{'s' if self.n_epochs != 1 else ''}"
@@ -247,10 +242,7 @@ class ValidationReport(BaseModel):
         return sum(self.counts.values()) - self.error_count
 
     def raise_for_errors(self) -> ValidationReport:
-        """Raise [`DatasetError`][finetune_kit.DatasetError] if there are errors; else return self.
-
-        Added in 0.1.0.
-        """
+        """Raise [`DatasetError`][finetune_kit.DatasetError] if there are errors; else return self."""
         if self.ok:
             return self
         first = self.errors[0] if self.errors else None
@@ -274,10 +266,7 @@ class ValidationReport(BaseModel):
         )
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """Return the report as JSON (`ok`, `error_count` and `warning_count` included).
-
-        Added in 0.1.0.
-        """
+        """Return the report as JSON (`ok`, `error_count` and `warning_count` included)."""
         return self.model_dump_json(indent=indent)
 
     def __str__(self) -> str:

@@ -6,8 +6,6 @@ space never reaches tiktoken's regular expression in one piece (from about a mil
 on it panics with a `pyo3_runtime.PanicException`, a `BaseException`). See `_parts` for the
 rules and the reasoning behind them; tests/dataset/test_long_strings.py checks them against
 tiktoken.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -112,8 +110,6 @@ class TokenCounter:
 
     Counts are exact. With a `limit`, counting a long string may stop once it is known to be
     over the limit; the count returned is then a lower bound above the limit (see `plan`).
-
-    Added in 0.1.0.
     """
 
     def __init__(self, encoding: str) -> None:

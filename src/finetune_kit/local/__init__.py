@@ -9,8 +9,6 @@
 
 Needs the `local` extra (torch, transformers, trl, peft, accelerate, datasets); importing this
 package does not import any of them: they load when a job trains or a model answers.
-
-Added in 0.2.0.
 """
 
 from finetune_kit.local.events import (

@@ -11,8 +11,6 @@ A preference row (`{"input": {"messages": ...}, "preferred_output": [...],
 "non_preferred_output": [...]}`) becomes `prompt` / `chosen` / `rejected` texts.
 
 Errors name the file, the line and the field, never the text of a row.
-
-Added in 0.2.0.
 """
 
 from __future__ import annotations

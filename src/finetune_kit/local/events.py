@@ -12,8 +12,6 @@ The inference engine is given a `ServedModel` (here: where the base model is, an
 and `ChatParams`, and answers `Choice`s.
 
 Nothing here imports torch.
-
-Added in 0.2.0.
 """
 
 from __future__ import annotations

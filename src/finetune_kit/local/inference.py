@@ -17,8 +17,6 @@ by `seed`; a `stop` string ends an answer (`finish_reason="stop"`, the stop stri
 does the end-of-turn token; `max_tokens` reached gives `"length"`.
 
 Generation runs in the calling process (no worker), one request at a time (a lock).
-
-Added in 0.2.0.
 """
 
 from __future__ import annotations
@@ -59,7 +57,7 @@ class InferenceEngine:
         device: `"auto"` (a GPU when torch sees one, else the CPU), `"cpu"` or `"cuda"`.
         max_loaded_models: Base models kept loaded (least recently used ones are dropped).
 
-    Added in 0.2.0.
+    Added in 0.1.0.
     """
 
     def __init__(self, *, device: str = "auto", max_loaded_models: int = 2) -> None:

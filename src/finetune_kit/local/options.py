@@ -4,8 +4,6 @@
 Learning rate = `learning_rate_multiplier` x a base rate: `LORA_BASE_LEARNING_RATE` (2e-4)
 with LoRA, `FULL_BASE_LEARNING_RATE` (2e-5) for full fine-tuning, or the `learning_rate`
 option when given.
-
-Added in 0.2.0.
 """
 
 from __future__ import annotations
@@ -151,6 +149,6 @@ def resolve_auto(
     >>> resolve_auto(5000, {"n_epochs": 2}, method="dpo")
     {'n_epochs': 2, 'batch_size': 50, 'learning_rate_multiplier': 1.8, 'beta': 0.1}
 
-    Added in 0.2.0.
+    Added in 0.1.0.
     """
     return auto_hyperparameters(n_examples, requested, method=method)

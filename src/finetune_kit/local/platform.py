@@ -15,8 +15,6 @@ same as the simulator's) on the wall clock, with the local engines behind it: TR
 worker process trains (`finetune_kit.local.TrainingEngine`), transformers answers
 (`finetune_kit.local.InferenceEngine`). Jobs' events are taken from the training engine
 whenever a job is looked at (retrieve, list, events, checkpoints).
-
-Added in 0.2.0.
 """
 
 from __future__ import annotations
@@ -92,8 +90,6 @@ def job_options(metadata: Mapping[str, str] | None) -> dict[str, Any]:
     Raises:
         ApiError: 400 (param `metadata`, code `invalid_value`) naming the first bad key: an
             unknown option, or a value of the wrong type or out of range.
-
-    Added in 0.2.0.
     """
     out: dict[str, Any] = {}
     for key, text in (metadata or {}).items():
@@ -127,8 +123,6 @@ class LocalTraining:
     """The platform's `TrainingEngine` over the local one: served names become folders.
 
     The local engine reports the platform's own event types; they are passed on as they are.
-
-    Added in 0.2.0.
     """
 
     queues = True
@@ -253,10 +247,7 @@ def _chat_params(params: Mapping[str, Any]) -> local.ChatParams:
 
 
 class LocalInference:
-    """The platform's `InferenceEngine` over the local one (served names become folders).
-
-    Added in 0.2.0.
-    """
+    """The platform's `InferenceEngine` over the local one (served names become folders)."""
 
     def __init__(self, engine: InferenceEngine, locations: Mapping[str, str]) -> None:
         self.engine = engine
@@ -327,8 +318,6 @@ class LocalPlatform(Platform):
         ConfigurationError: No models, or an unknown or badly typed option.
 
     Call `close()` (or use it as a context manager) to stop the training worker.
-
-    Added in 0.2.0.
     """
 
     base_url = "http://local.invalid/v1"

@@ -13,8 +13,6 @@ Workers are spawned processes (torch and `fork` don't mix) that stay up between 
 imports are paid once. A thread of the engine takes the workers' events off their queue as
 they come, hands the next queued job to an idle worker, and notices a worker that died: its job
 fails with `worker_died` (checkpoints already written stay on disk).
-
-Added in 0.2.0.
 """
 
 from __future__ import annotations
@@ -79,7 +77,7 @@ class TrainingEngine:
             so), `"cpu"` or `"cuda"`.
         max_concurrent_jobs: How many jobs train at once (one worker process each).
 
-    Added in 0.2.0.
+    Added in 0.1.0.
     """
 
     def __init__(self, *, device: str = "auto", max_concurrent_jobs: int = 1) -> None:

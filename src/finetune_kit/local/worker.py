@@ -18,8 +18,6 @@ file, line and field), `invalid_model` (the base model can't be loaded), `invali
 `worker_died` or `training_error`; checkpoints written before the failure stay on disk.
 
 Nothing here imports torch at module level: the server imports this module to start workers.
-
-Added in 0.2.0.
 """
 
 from __future__ import annotations
@@ -63,6 +61,7 @@ __all__ = [
     "PAUSE",
     "RUN",
     "latest_checkpoint",
+    "load_training_stack",
     "require",
     "run_job",
     "worker_main",
@@ -96,6 +95,22 @@ def worker_survives(event: EngineEvent) -> bool:
     return not isinstance(event, Failed) or event.code in KEPT_AFTER
 
 
+def load_training_stack() -> str | None:
+    """Import the `local` extra's training modules and quiet them; the error text if missing.
+
+    Both ways of training call it first: the worker process, and each process `accelerate
+    launch` starts (`finetune_kit.local.launched`).
+    """
+    try:
+        for name in ("torch", "transformers", "trl", "peft", "datasets", "accelerate"):
+            require(name)  # pay the imports once, before the first job
+        require("transformers").logging.set_verbosity_error()
+        require("datasets").disable_progress_bars()
+    except ConfigurationError as exc:
+        return str(exc)
+    return None
+
+
 def worker_main(tasks: Any, results: Any, control: Any, device: str) -> None:
     """Entry point of a worker process: run the queued jobs until a `None` task.
 
@@ -103,14 +118,7 @@ def worker_main(tasks: Any, results: Any, control: Any, device: str) -> None:
     """
     # Ctrl-C in a terminal reaches the whole process group: the server decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    missing: str | None = None
-    try:
-        for name in ("torch", "transformers", "trl", "peft", "datasets", "accelerate"):
-            require(name)  # pay the imports once, before the first job
-        require("transformers").logging.set_verbosity_error()
-        require("datasets").disable_progress_bars()
-    except ConfigurationError as exc:
-        missing = str(exc)
+    missing = load_training_stack()
     while True:
         task = tasks.get()
         if task is None:
@@ -154,14 +162,30 @@ def run_job(
     device: str,
     emit: Emit,
     up_to: int | None = None,
+    main_process: bool = True,
+    barrier: Callable[[], None] | None = None,
 ) -> bool:
     """Run one job to its end, reporting through `emit`; False when the worker should exit.
 
     `resume`: continue from the latest checkpoint in the job's `workdir` (at or before step
-    `up_to` when given), or from the start when there is none.
+    `up_to` when given), or from the start when there is none. `control.value` is read at
+    the end of every step (`RUN`, `CANCEL` or `PAUSE`).
+
+    Under `accelerate launch` every process runs this: `main_process` is True in one of them
+    only (it writes the tokenizer and renames checkpoints), and `barrier` waits for all of
+    them (before a checkpoint is renamed).
     """
     try:
-        _Run(job, resume=resume, control=control, device=device, emit=emit, up_to=up_to).run()
+        _Run(
+            job,
+            resume=resume,
+            control=control,
+            device=device,
+            emit=emit,
+            up_to=up_to,
+            main_process=main_process,
+            barrier=barrier,
+        ).run()
     except DataError as exc:
         emit(Failed("invalid_file", str(exc)))
     except _ModelError as exc:
@@ -224,10 +248,14 @@ class _Run:
         device: str,
         emit: Emit,
         up_to: int | None = None,
+        main_process: bool = True,
+        barrier: Callable[[], None] | None = None,
     ) -> None:
         self.job = job
         self.resume = resume
         self.up_to = up_to
+        self.main_process = main_process
+        self.barrier = barrier
         self.control = control
         self.device = device
         self.emit = emit
@@ -351,8 +379,9 @@ class _Run:
             self.emit(Paused())
         else:
             out = job.workdir / "model"
-            trainer.save_model(str(out))
-            tokenizer.save_pretrained(str(out))
+            trainer.save_model(str(out))  # every process: sharded weights need them all
+            if self.main_process:
+                tokenizer.save_pretrained(str(out))
             self.emit(Succeeded(tokens_per_epoch * int(hp["n_epochs"]), out))
         del trainer, model
 
@@ -417,6 +446,10 @@ class _Run:
         """Move the trainer's `checkpoint-N` to `step-N` and report it (once per step)."""
         source = Path(output_dir) / f"checkpoint-{step}"
         target = Path(output_dir) / f"step-{step}"
+        if self.barrier is not None:
+            self.barrier()  # every process has written its part of the checkpoint
+        if not self.main_process:
+            return
         if source.is_dir():
             if target.exists():
                 shutil.rmtree(target)

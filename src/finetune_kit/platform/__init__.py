@@ -3,8 +3,6 @@
 It knows nothing of how training or answering happens: that is an engine's, behind the seam
 in `finetune_kit.platform.engine`. The simulator (`finetune_kit.testing.Simulator`) is a
 `Platform` with simulated engines; a real engine implements the same two Protocols.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@
 The request's checks, the `ChatCompletion` body, its server-sent events, Azure deployments.
 
 Shared by the chat route and batches: a completion is written once.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """What the platform needs from a clock, and the wall clock a real platform runs on.
 
 The simulator's clocks (`VirtualClock`, `ScaledClock`) are in `finetune_kit.testing.clock`.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

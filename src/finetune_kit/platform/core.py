@@ -4,8 +4,6 @@
 server only carry requests to it. It knows nothing of how training and answering happen: that
 is its engines' (`finetune_kit.platform.engine`). `finetune_kit.testing.Simulator` is a
 `Platform` with simulated engines.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -67,8 +65,6 @@ class Platform(PlatformState):
         `http_client=httpx2.Client(transport=sim.transport())`. A client of the other library
         needs its own transport: `finetune_kit.azure` always speaks httpx2, so its management
         client is `httpx2.Client(transport=sim.transport("httpx2"))` on any openai.
-
-        Added in 0.1.0.
         """
         return make_transport(self, library)
 
@@ -90,10 +86,7 @@ class Platform(PlatformState):
         max_retries: int = 2,
         **kwargs: Any,
     ) -> OpenAI:
-        """An `openai.OpenAI` answered by this platform (no network, any API key).
-
-        Added in 0.1.0.
-        """
+        """An `openai.OpenAI` answered by this platform (no network, any API key)."""
         kwargs.setdefault("api_key", self.api_key)
         http = self._http(asynchronous=False)
         return OpenAI(
@@ -107,10 +100,7 @@ class Platform(PlatformState):
         max_retries: int = 2,
         **kwargs: Any,
     ) -> AsyncOpenAI:
-        """An `openai.AsyncOpenAI` answered by this platform.
-
-        Added in 0.1.0.
-        """
+        """An `openai.AsyncOpenAI` answered by this platform."""
         kwargs.setdefault("api_key", self.api_key)
         http = self._http(asynchronous=True)
         return AsyncOpenAI(
@@ -122,8 +112,6 @@ class Platform(PlatformState):
 
         Keyword arguments go to `AzureOpenAI` (defaults: a platform endpoint, api_version
         `2025-04-01-preview`, any API key).
-
-        Added in 0.1.0.
         """
         http = self._http(asynchronous=False)
         return AzureOpenAI(
@@ -131,20 +119,14 @@ class Platform(PlatformState):
         )
 
     def async_azure_client(self, *, max_retries: int = 2, **kwargs: Any) -> AsyncAzureOpenAI:
-        """An `openai.AsyncAzureOpenAI` answered by this platform (see `azure_client`).
-
-        Added in 0.1.0.
-        """
+        """An `openai.AsyncAzureOpenAI` answered by this platform (see `azure_client`)."""
         http = self._http(asynchronous=True)
         return AsyncAzureOpenAI(
             max_retries=max_retries, http_client=http, **self._azure_defaults(kwargs)
         )
 
     def mock(self, *, base_url: str | None = None, using: str | None = None) -> respx.MockRouter:
-        """A respx router answering from this platform (see `finetune_kit.platform.respx_mock`).
-
-        Added in 0.1.0.
-        """
+        """A respx router answering from this platform (see `finetune_kit.platform.respx_mock`)."""
         from finetune_kit.platform.respx_mock import mount  # noqa: PLC0415 - respx is optional
 
         return mount(self, base_url=base_url, using=using)
@@ -155,10 +137,7 @@ class Platform(PlatformState):
     # --- the request loop -------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
-        """Answer one request (faults and latency applied).
-
-        Added in 0.1.0.
-        """
+        """Answer one request (faults and latency applied)."""
         with self._lock:
             try:
                 ctx, handler = self._route(request)

@@ -14,8 +14,6 @@ atomically (`finetune_kit._io`): a crash leaves the previous version or the new 
 a file. Opening the store reads them back, equal to what was written. What the store can't do
 alone is decide what happens to jobs that were running when the process stopped: the platform
 does that when it opens a store (`PlatformState.fail_interrupted_jobs`).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

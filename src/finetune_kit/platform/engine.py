@@ -36,8 +36,6 @@ answer (readiness, shutdown dates, Azure deployments), then calls `complete` (or
 `max_completion_tokens`, `stop`, `temperature`, ...: the request body less `model`, `messages`
 and `stream`). The platform writes the `ChatCompletion` (id, created, usage totals) and its
 server-sent events from what the engine returns.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ Route names: `files.create`, `files.list`, `files.retrieve`, `files.delete`, `fi
 `jobs.checkpoints`, `models.list`, `models.retrieve`, `models.delete`, `chat.create`,
 `batches.create`, `batches.list`, `batches.retrieve`, `batches.cancel`, and Azure's management
 API `deployments.create`, `deployments.retrieve`, `deployments.delete`; `"*"` matches all.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -181,8 +179,6 @@ class Faults:
         refuse it instead ("File not ready"); this fault makes the simulator do so, naming the
         file, for the next `times` such creations (`None`: for as long as the fault stays).
         Jobs whose files are processed are not affected.
-
-        Added in 0.1.0.
         """
         fault = Fault("jobs.create", status=400, times=times)
         self._not_ready.append(fault)

@@ -2,8 +2,6 @@
 
 How it moves from state to state is `finetune_kit.platform.lifecycle`; what trains it, an engine
 (`finetune_kit.platform.engine`).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -10,8 +10,6 @@ An engine with its own queue (a class attribute `queues = True`, as the local en
 handed the job when the platform's queueing ends, but the job stays `queued` until the engine
 reports `Started`: only then is it `running`, with its "Fine-tuning job started" event. Without
 that attribute (the simulated engine) a job is `running` the moment it is handed over.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -103,8 +101,6 @@ def auto_hyperparameters(
     {'n_epochs': 10, 'batch_size': 1, 'learning_rate_multiplier': 1.8}
     >>> auto_hyperparameters(5000, {"n_epochs": 2}, method="dpo")
     {'n_epochs': 2, 'batch_size': 50, 'learning_rate_multiplier': 1.8, 'beta': 0.1}
-
-    Added in 0.2.0.
     """
     req = dict(requested or {})
     n = max(n_examples, 1)

@@ -1,7 +1,4 @@
-"""What the platform stores: files, uploads, batches, deployments, and how each looks on the wire.
-
-Added in 0.1.0.
-"""
+"""What the platform stores: files, uploads, batches, deployments, and how each looks on the wire."""
 
 from __future__ import annotations
 

@@ -2,8 +2,6 @@
 
 Use it when the code under test builds its own `OpenAI()` client and you can't pass a transport.
 respx is a test dependency of yours, not of finetune-kit: it is imported only here.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -37,8 +35,6 @@ def mount(
             client = OpenAI(api_key="test")          # built by the code under test
             client.models.list()                      # answered by the simulator
         ```
-
-    Added in 0.1.0.
     """
     import httpx  # noqa: PLC0415 - respx routes speak legacy httpx types
     import respx  # noqa: PLC0415

@@ -3,8 +3,6 @@
 Standard library only: a `ThreadingHTTPServer` whose handler turns each request into a
 `Request`, asks the platform's `handle` and writes the `Response` back. `SimulatorServer`
 (`finetune_kit.testing.server`) is this server with a `Simulator` behind it.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -308,18 +306,12 @@ class PlatformServer:
 
     @property
     def host(self) -> str:
-        """The address the server is bound to.
-
-        Added in 0.1.0.
-        """
+        """The address the server is bound to."""
         return str(self._httpd.server_address[0])
 
     @property
     def port(self) -> int:
-        """The port the server is bound to (the one chosen when created with port 0).
-
-        Added in 0.1.0.
-        """
+        """The port the server is bound to (the one chosen when created with port 0)."""
         return int(self._httpd.server_address[1])
 
     @property
@@ -327,8 +319,6 @@ class PlatformServer:
         """The server's root URL, e.g. `http://127.0.0.1:8000`.
 
         A server bound to every address (`0.0.0.0`, `::`) gives its loopback URL.
-
-        Added in 0.1.0.
         """
         host = _WILDCARDS.get(self.host, self.host)
         if ":" in host:
@@ -337,26 +327,17 @@ class PlatformServer:
 
     @property
     def base_url(self) -> str:
-        """The API's base URL, `url + "/v1"`: what `OPENAI_BASE_URL` or `base_url=` takes.
-
-        Added in 0.1.0.
-        """
+        """The API's base URL, `url + "/v1"`: what `OPENAI_BASE_URL` or `base_url=` takes."""
         return f"{self.url}/v1"
 
     @property
     def idle_timeout(self) -> float | None:
-        """Seconds an idle connection is kept open (`None`: forever).
-
-        Added in 0.1.0.
-        """
+        """Seconds an idle connection is kept open (`None`: forever)."""
         return self._httpd.idle_timeout
 
     @property
     def running(self) -> bool:
-        """Whether the server is accepting requests.
-
-        Added in 0.1.0.
-        """
+        """Whether the server is accepting requests."""
         return self._loop is not None and not self._stopped
 
     def start(self) -> Self:
@@ -366,8 +347,6 @@ class PlatformServer:
 
         Raises:
             RuntimeError: The server was stopped, or is serving with `serve_forever()`.
-
-        Added in 0.1.0.
         """
         with self._lock:
             self._check_can_serve()
@@ -389,8 +368,6 @@ class PlatformServer:
 
         Raises:
             RuntimeError: The server was stopped, or is already serving.
-
-        Added in 0.1.0.
         """
         with self._lock:
             self._check_can_serve()
@@ -407,8 +384,6 @@ class PlatformServer:
 
         Waits for requests being answered to finish. Calling it again does nothing; a stopped
         server can't be started again.
-
-        Added in 0.1.0.
         """
         with self._lock:
             if self._stopped:

@@ -2,8 +2,6 @@
 
 `PlatformState` is everything but the request loop (`finetune_kit.platform.core.Platform`), so
 that route modules can take it without importing what imports them.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -45,10 +43,7 @@ def is_tuned_name(name: str) -> bool:
 
 
 class PlatformState:
-    """Stores, ids, time, engines and the lookups routes share (see `Platform`).
-
-    Added in 0.1.0.
-    """
+    """Stores, ids, time, engines and the lookups routes share (see `Platform`)."""
 
     def __init__(
         self,
@@ -161,8 +156,6 @@ class PlatformState:
         validating or queued, with "The server stopped before this job started training: create
         a new job to train again." The failure is dated now (or at the job's last event, if
         later). A platform that can resume jobs overrides this.
-
-        Added in 0.1.0.
         """
         now = self.now()
         stopped = [job for job in self.jobs.values() if job.status not in TERMINAL]

@@ -7,8 +7,6 @@ folders for engines to write into.
 on-disk store under a root folder implements the same: mappings that load what the root holds
 when opened, `file_path` and `workdir` under the root, and `flush` writing what changed (the
 platform calls it after every request).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -2,8 +2,6 @@
 
 openai>=3 speaks `httpx2`, openai 2.x legacy `httpx`; both have the same API, and each adapter
 here works with either. Nothing is imported until it is used.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -26,10 +24,7 @@ HttpLib = Literal["httpx2", "httpx"]
 
 
 def http_library() -> HttpLib:
-    """The HTTP library the installed openai SDK uses: `httpx2` (openai>=3) or `httpx` (2.x).
-
-    Added in 0.1.0.
-    """
+    """The HTTP library the installed openai SDK uses: `httpx2` (openai>=3) or `httpx` (2.x)."""
     import openai  # noqa: PLC0415
 
     return "httpx2" if int(openai.__version__.split(".")[0]) >= 3 else "httpx"
@@ -61,10 +56,7 @@ def to_response(lib: Any, response: Response, request: Any) -> Any:
 
 
 def make_transport(sim: Answering, lib: HttpLib | None = None) -> Any:
-    """A sync `MockTransport` (of `lib`, default: the SDK's) that answers from `sim` (a platform).
-
-    Added in 0.1.0.
-    """
+    """A sync `MockTransport` (of `lib`, default: the SDK's) that answers from `sim` (a platform)."""
     module = importlib.import_module(lib or http_library())
 
     def handler(request: Any) -> Any:
@@ -80,8 +72,6 @@ def make_async_transport(sim: Answering, lib: HttpLib | None = None) -> Any:
     """An async `MockTransport` (of `lib`, default: the SDK's) that answers from `sim`.
 
     Latency waits on the platform's clock without blocking the event loop.
-
-    Added in 0.1.0.
     """
     module = importlib.import_module(lib or http_library())
 

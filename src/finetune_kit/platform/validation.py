@@ -2,8 +2,6 @@
 
 At upload, JSONL that parses; when a job validates them, `Dataset.validate`'s checks for the
 job's base model.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

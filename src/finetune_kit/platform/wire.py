@@ -2,8 +2,6 @@
 
 Independent of any HTTP library, so one platform serves httpx2, legacy httpx, respx and a real
 socket server alike. `Answering` is all that carries requests to a platform need of it.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

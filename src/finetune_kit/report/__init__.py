@@ -4,8 +4,6 @@
 matplotlib (`pip install 'finetune-kit[plot]'`), imported only when it draws. Each name is
 imported on first use (PEP 562): `finetune_kit.report.curves` does not load `to_html`'s
 `compare` and its SDK.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

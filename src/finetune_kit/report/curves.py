@@ -2,8 +2,6 @@
 
 Pure functions of the metric points: no I/O, no matplotlib, and the same input always gives the
 same output, byte for byte (a committed picture can be checked against regenerated output).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """`to_html`: training curves and a comparison as one self-contained HTML page.
 
 Inline CSS and an inline SVG; no scripts, no links.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@
 matplotlib is optional (`pip install 'finetune-kit[plot]'`) and imported only when a picture is
 drawn. No pyplot: the figure is a plain `matplotlib.figure.Figure` on an Agg canvas, so nothing
 leaks into (or depends on) pyplot's global state.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

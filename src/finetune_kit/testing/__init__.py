@@ -13,8 +13,6 @@ finetune-kit waits on the simulator's clock when a simulator's client is given n
 (see `clock_of`).
 
 See the "Testing your code" guide.
-
-Added in 0.1.0.
 """
 
 from finetune_kit.testing.adapters import clock_of

@@ -1,8 +1,6 @@
 """Carry requests from HTTP clients to a `Simulator`.
 
 The platform's transports (`finetune_kit.platform.transports`), re-exported.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@ A tuned model answers with the assistant reply of the training example whose las
 is closest to the prompt's (word overlap), so it "speaks in the style it was trained on". A base
 model answers generically, at length. Both are deterministic. This is a simulation for demos and
 tests, not a language model.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -154,8 +152,6 @@ class SimulatedInferenceEngine:
     Args:
         training_data: The training file's bytes of the job that made a tuned model (the
             simulator looks it up in its store); None when there is none.
-
-    Added in 0.1.0.
     """
 
     def __init__(self, training_data: Callable[[ServedModel], bytes | None]) -> None:

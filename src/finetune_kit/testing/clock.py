@@ -4,8 +4,6 @@ A clock gives `now()` in Unix seconds (float) and `sleep()` / `asleep()`. Pass `
 code that would otherwise sleep for real, and a test of a 2-hour job takes milliseconds.
 
 `Clock`, the protocol, is the platform's (`finetune_kit.platform.clock`).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

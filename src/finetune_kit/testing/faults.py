@@ -1,8 +1,6 @@
 """Scriptable faults.
 
 The platform's (`finetune_kit.platform.faults`, whose docstring lists the route names).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

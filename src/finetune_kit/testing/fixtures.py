@@ -9,8 +9,6 @@ def test_my_pipeline(sim, sim_client):
     my_pipeline(sim_client)                  # your code, given an openai.OpenAI
     assert sim.calls["jobs.create"] == 1
 ```
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -27,19 +25,13 @@ __all__ = ["sim", "sim_async_client", "sim_client"]
 
 @pytest.fixture
 def sim() -> Simulator:
-    """A fresh simulator on virtual time (seed 0).
-
-    Added in 0.1.0.
-    """
+    """A fresh simulator on virtual time (seed 0)."""
     return Simulator()
 
 
 @pytest.fixture
 def sim_client(sim: Simulator) -> Iterator[OpenAI]:
-    """An `openai.OpenAI` answered by `sim`, with SDK retries off (so call counts are exact).
-
-    Added in 0.1.0.
-    """
+    """An `openai.OpenAI` answered by `sim`, with SDK retries off (so call counts are exact)."""
     client = sim.client(max_retries=0)
     yield client
     client.close()
@@ -47,10 +39,7 @@ def sim_client(sim: Simulator) -> Iterator[OpenAI]:
 
 @pytest.fixture
 async def sim_async_client(sim: Simulator) -> AsyncIterator[AsyncOpenAI]:
-    """An `openai.AsyncOpenAI` answered by `sim`, with SDK retries off.
-
-    Added in 0.1.0.
-    """
+    """An `openai.AsyncOpenAI` answered by `sim`, with SDK retries off."""
     client = sim.async_client(max_retries=0)
     yield client
     await client.close()

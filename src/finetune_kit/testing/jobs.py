@@ -6,8 +6,6 @@ noise comes from the job's own random generator, the one the platform draws the 
 from, so a seed gives the same run, ids and numbers alike. Nothing is trained.
 
 `JobRecord` (the platform's record of a job, `finetune_kit.platform.jobs`) is re-exported here.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations
@@ -68,8 +66,6 @@ class SimulatedTrainingEngine:
     Args:
         timing: Read for `step`, the simulated seconds of one training step.
         rng_of: The random generator of a job, by id (the platform's, for its ids).
-
-    Added in 0.1.0.
     """
 
     def __init__(self, timing: Timing, rng_of: Callable[[str], random.Random]) -> None:

@@ -1,7 +1,4 @@
-"""Published platform facts the simulator reproduces: model shutdown dates, aliases, the wind-down.
-
-Added in 0.1.0.
-"""
+"""Published platform facts the simulator reproduces: model shutdown dates, aliases, the wind-down."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
 """What the simulator stores, and how long things take in it.
 
 The platform's records (`finetune_kit.platform.records`) and the simulator's `Timing`.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""Mount a `Simulator` on respx (the platform's mount: `finetune_kit.platform.respx_mock`).
-
-Added in 0.1.0.
-"""
+"""Mount a `Simulator` on respx (the platform's mount: `finetune_kit.platform.respx_mock`)."""
 
 from __future__ import annotations
 

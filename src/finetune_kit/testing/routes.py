@@ -3,8 +3,6 @@
 The simulator validates a job's files through `validate_job_files` here, looked up at each
 call, so a test can replace it (`monkeypatch.setattr(routes, "validate_job_files", ...)`).
 `token_pieces` is how the simulated engine cuts a streamed answer into tokens.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ with SimulatorServer(sim) as server:            # 127.0.0.1, a free port
 
 From a terminal: `finetune-kit sim serve --port 8000 --speed 60`, then point any client at
 `OPENAI_BASE_URL=http://127.0.0.1:8000/v1`.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@
 and httpx transports, respx, the socket server) only carries requests to it. The API itself
 (stores, job states, routes, wire shapes, faults) is `finetune_kit.platform`'s; what is
 simulated is what trains (`testing.jobs`) and what answers (`testing.chat`).
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

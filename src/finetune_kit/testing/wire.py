@@ -1,7 +1,4 @@
-"""The simulator's HTTP vocabulary (the platform's: `finetune_kit.platform.wire`).
-
-Added in 0.1.0.
-"""
+"""The simulator's HTTP vocabulary (the platform's: `finetune_kit.platform.wire`)."""
 
 from __future__ import annotations
 

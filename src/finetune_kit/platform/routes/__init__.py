@@ -1,8 +1,6 @@
 """The API's routes, one module per resource, each handler registered by `@route`.
 
 Importing this package registers them all in `ROUTES`, in the order they are matched.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

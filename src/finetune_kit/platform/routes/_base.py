@@ -2,8 +2,6 @@
 
 A handler takes the platform's state, the request and what routing found (`Context`), and
 returns a `Response` or raises `ApiError`. Shapes follow the official OpenAPI schema.
-
-Added in 0.1.0.
 """
 
 from __future__ import annotations

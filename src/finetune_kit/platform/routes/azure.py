@@ -1,7 +1,4 @@
-"""Azure's management API (management.azure.com): deployments, put, get, delete.
-
-Added in 0.1.0.
-"""
+"""Azure's management API (management.azure.com): deployments, put, get, delete."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Batches of chat completions: create, list, retrieve, cancel; run when they complete.
-
-Added in 0.1.0.
-"""
+"""Batches of chat completions: create, list, retrieve, cancel; run when they complete."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Chat completions: `POST /chat/completions`, and Azure's per-deployment path.
-
-Added in 0.1.0.
-"""
+"""Chat completions: `POST /chat/completions`, and Azure's per-deployment path."""
 
 from __future__ import annotations
 

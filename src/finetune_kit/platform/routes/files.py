@@ -1,7 +1,4 @@
-"""Files: upload (multipart), list, retrieve, content, delete.
-
-Added in 0.1.0.
-"""
+"""Files: upload (multipart), list, retrieve, content, delete."""
 
 from __future__ import annotations
 

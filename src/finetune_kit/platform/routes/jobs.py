@@ -1,7 +1,4 @@
-"""Fine-tuning jobs: create, list, retrieve, cancel, pause, resume, events, checkpoints.
-
-Added in 0.1.0.
-"""
+"""Fine-tuning jobs: create, list, retrieve, cancel, pause, resume, events, checkpoints."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Models: list (base and tuned), retrieve, delete (tuned only).
-
-Added in 0.1.0.
-"""
+"""Models: list (base and tuned), retrieve, delete (tuned only)."""
 
 from __future__ import annotations
 

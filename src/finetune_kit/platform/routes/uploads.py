@@ -1,7 +1,4 @@
-"""Uploads: a file sent in parts (create, add parts, complete, cancel).
-
-Added in 0.1.0.
-"""
+"""Uploads: a file sent in parts (create, add parts, complete, cancel)."""
 
 from __future__ import annotations
 
