@@ -171,8 +171,8 @@ def test_without_a_terminal_or_yes_nothing_is_looked_up_and_it_exits_2(
     require_local_stack()
     require_trainer_stack()
     monkeypatch.setattr(builtins, "input", _no_input)
-    monkeypatch.setattr("finetune_kit.cli.demo._download_size", _no_network)
-    monkeypatch.setattr("finetune_kit.cli.demo._download", _no_network)
+    monkeypatch.setattr("finetune_kit.cli.hub.download_size", _no_network)
+    monkeypatch.setattr("finetune_kit.cli.hub.download", _no_network)
     code = main(
         ["demo", "--local", "--base-model", HUB_ID, "--root", str(tmp_path / "root")],
         context=Context(interactive=False),
