@@ -121,8 +121,13 @@ def test_added_in_marks_only_public_objects() -> None:
         module = module.removesuffix(".__init__")
         tree = ast.parse(path.read_text(encoding="utf-8"))
 
-        def visit(node: ast.AST, qualname: str, module: str = module, path: Path = path) -> None:
-            doc = ast.get_docstring(node, clean=False) if hasattr(node, "body") else None
+        def visit(
+            node: ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef,
+            qualname: str,
+            module: str = module,
+            path: Path = path,
+        ) -> None:
+            doc = ast.get_docstring(node, clean=False)
             if doc and "Added in" in doc and (module, qualname) not in exported:
                 stray.append(f"{path.relative_to(ROOT)}: {qualname or '(module)'}")
             for child in getattr(node, "body", []):
