@@ -59,6 +59,12 @@ def add_local_commands(sub: argparse._SubParsersAction[Any]) -> None:
     serve.add_argument(
         "--device", default="auto", choices=("auto", "cpu", "cuda"), help="default auto"
     )
+    serve.add_argument(
+        "--accelerate-config",
+        metavar="FILE",
+        help="train each job under `accelerate launch --config_file FILE` (several GPUs or "
+        "machines: DDP, FSDP or DeepSpeed, as the config says); default: one worker process",
+    )
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
     serve.set_defaults(handler=_local_serve)
 
@@ -83,7 +89,12 @@ def local_server(args: argparse.Namespace) -> PlatformServer:
     from finetune_kit.platform.server import PlatformServer  # noqa: PLC0415
 
     port = port_number(args.port)
-    platform = LocalPlatform(models=_models(args.model), root=Path(args.root), device=args.device)
+    platform = LocalPlatform(
+        models=_models(args.model),
+        root=Path(args.root),
+        device=args.device,
+        accelerate_config=args.accelerate_config,
+    )
     try:
         return bound(
             lambda: PlatformServer(platform, host=args.host, port=port, verbose=args.verbose),

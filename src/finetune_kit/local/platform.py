@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from finetune_kit._io import write_text
 from finetune_kit.exceptions import ConfigurationError
 from finetune_kit.local import events as local
+from finetune_kit.local.launch import check_accelerate_config
 from finetune_kit.local.options import TrainOptions
 from finetune_kit.local.worker import latest_checkpoint
 from finetune_kit.platform import engine as seam
@@ -313,9 +314,15 @@ class LocalPlatform(Platform):
             bad one is a 400 when the job is created.
         max_concurrent_jobs: Jobs that train at once (one worker each); others wait queued.
         seed: Seeds ids and job seeds.
+        accelerate_config: An accelerate config file (`accelerate config` writes one): each
+            job then trains under `accelerate launch --config_file accelerate_config`, across
+            the GPUs (and machines) it names, with DDP, FSDP or DeepSpeed as it says; events
+            and cancel / pause go through files in the job's folder (see
+            `finetune_kit.local.launch`). None (the default): a worker process of our own.
 
     Raises:
-        ConfigurationError: No models, or an unknown or badly typed option.
+        ConfigurationError: No models, an unknown or badly typed option, or an
+            `accelerate_config` that is missing, unreadable or not an accelerate config.
 
     Call `close()` (or use it as a context manager) to stop the training worker.
     """
@@ -332,6 +339,7 @@ class LocalPlatform(Platform):
         options: Mapping[str, Any] | None = None,
         max_concurrent_jobs: int = 1,
         seed: int | None = None,
+        accelerate_config: str | os.PathLike[str] | None = None,
     ) -> None:
         from finetune_kit.local.inference import InferenceEngine  # noqa: PLC0415 - lazy torch
         from finetune_kit.local.training import TrainingEngine  # noqa: PLC0415
@@ -341,11 +349,16 @@ class LocalPlatform(Platform):
         self.locations = {name: os.fspath(where) for name, where in models.items()}
         self.options = dict(options or {})
         TrainOptions.parse(self.options)  # unknown names and wrong types fail here, not in a job
+        self.accelerate_config = (
+            None if accelerate_config is None else check_accelerate_config(accelerate_config)
+        )
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._open_weights: dict[str, OpenWeights] = {}
         self.training_engine = TrainingEngine(
-            device=device, max_concurrent_jobs=max_concurrent_jobs
+            device=device,
+            max_concurrent_jobs=max_concurrent_jobs,
+            accelerate_config=self.accelerate_config,
         )
         self.inference_engine = InferenceEngine(device=device)
         self.local_training = LocalTraining(self.training_engine, self.locations, self.options)

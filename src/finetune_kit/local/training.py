@@ -13,6 +13,10 @@ Workers are spawned processes (torch and `fork` don't mix) that stay up between 
 imports are paid once. A thread of the engine takes the workers' events off their queue as
 they come, hands the next queued job to an idle worker, and notices a worker that died: its job
 fails with `worker_died` (checkpoints already written stay on disk).
+
+With `accelerate_config`, each job is instead launched with `accelerate launch` (one process per
+GPU, or as the config says), and talks to the engine through files in its folder: see
+`finetune_kit.local.launch`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from finetune_kit.local.events import TERMINAL_EVENTS
@@ -67,6 +72,8 @@ class _Worker:
     control: Any
     job_id: str | None = None
     retiring: bool = False
+    one_job: bool = False
+    """An `accelerate launch` of one job: it holds its slot until it has exited."""
 
 
 class TrainingEngine:
@@ -76,15 +83,25 @@ class TrainingEngine:
         device: `"auto"` (a GPU when torch sees one, else the CPU, with a message saying
             so), `"cpu"` or `"cuda"`.
         max_concurrent_jobs: How many jobs train at once (one worker process each).
+        accelerate_config: An accelerate config file (checked by the caller, see
+            `finetune_kit.local.launch.check_accelerate_config`): each job is launched with
+            `accelerate launch --config_file` it instead of in a worker process.
 
     Added in 0.1.0.
     """
 
-    def __init__(self, *, device: str = "auto", max_concurrent_jobs: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        device: str = "auto",
+        max_concurrent_jobs: int = 1,
+        accelerate_config: Path | None = None,
+    ) -> None:
         if max_concurrent_jobs < 1:
             raise ValueError("max_concurrent_jobs must be at least 1")
         self.device = device
         self.max_concurrent_jobs = max_concurrent_jobs
+        self.accelerate_config = accelerate_config
         self._ctx = multiprocessing.get_context("spawn")
         self._results: Any = None
         self._lock = threading.RLock()
@@ -286,8 +303,11 @@ class TrainingEngine:
                 items.append(self._results.get_nowait())
         except (queue.Empty, OSError, ValueError, EOFError):
             pass
-        if not items:
-            return
+        if items:
+            self._deliver(items)
+
+    def _deliver(self, items: list[tuple[str, EngineEvent]]) -> None:
+        """Record the workers' events, in order."""
         with self._lock:
             for job_id, event in items:
                 record = self._jobs.get(job_id)
@@ -298,7 +318,7 @@ class TrainingEngine:
                     for worker in self._workers:
                         if worker.job_id == job_id:
                             worker.job_id = None
-                            worker.retiring = not worker_survives(event)
+                            worker.retiring = worker.one_job or not worker_survives(event)
                 else:
                     self._add(record, event)
 
@@ -330,7 +350,8 @@ class TrainingEngine:
         while self._pending and not self._closing.is_set():
             worker = next((w for w in self._workers if w.job_id is None and not w.retiring), None)
             if worker is None:
-                if sum(1 for w in self._workers if not w.retiring) >= self.max_concurrent_jobs:
+                busy = sum(1 for w in self._workers if w.one_job or not w.retiring)
+                if busy >= self.max_concurrent_jobs:
                     return
                 worker = self._spawn()
             job_id = self._pending.popleft()
@@ -342,6 +363,17 @@ class TrainingEngine:
             self._changed.notify_all()
 
     def _spawn(self) -> _Worker:
+        if self.accelerate_config is not None:
+            from finetune_kit.local.launch import AcceleratedWorker  # noqa: PLC0415
+
+            launched = AcceleratedWorker(
+                self.accelerate_config,
+                self.device,
+                lambda job_id, event: self._deliver([(job_id, event)]),
+            )
+            worker = _Worker(launched, launched, launched, one_job=True)
+            self._workers.append(worker)
+            return worker
         tasks = self._ctx.Queue()
         control = self._ctx.Value("i", RUN)
         process = self._ctx.Process(
