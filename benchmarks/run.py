@@ -288,8 +288,8 @@ def stages(path: Path) -> None:
         return n
 
     def count() -> int:
-        checker = LineChecker("chat")
         counter = TokenCounter(ENCODING)
+        checker = LineChecker("chat", role_tokens=counter.role_tokens())
         out: list[Finding] = []
         n = 0
         for raw in iter_file_lines(path):
@@ -300,8 +300,8 @@ def stages(path: Path) -> None:
         return n
 
     def count_hash() -> int:
-        checker = LineChecker("chat")
         counter = TokenCounter(ENCODING)
+        checker = LineChecker("chat", role_tokens=counter.role_tokens())
         out: list[Finding] = []
         n = 0
         for raw in iter_file_lines(path):

@@ -278,7 +278,6 @@ class LineChecker(FieldChecks):
                     plan.strings.append("assistant")
                 else:
                     plan.const += framing
-                plan.strings.append(content)
                 plan.assistant.append(content)
                 return content
         path = f"{key}[0]"
@@ -309,9 +308,7 @@ class LineChecker(FieldChecks):
             elif not isinstance(value, str):
                 self.add("wrong_type", key, f"'{key}' must be a string, not {type_name(value)}")
             else:
-                self._text(value, key, plan)
-                if key == "completion":
-                    plan.assistant.append(value)
+                self._text(value, key, plan, assistant=key == "completion")
         return plan
 
     # --- shared pieces --------------------------------------------------------------------
@@ -359,13 +356,14 @@ class LineChecker(FieldChecks):
                     else:  # the role's tokens are not known here: count its name
                         fast_const += TOKENS_PER_MESSAGE
                         to_strings(role)
-                    to_strings(content)
                     if role == "assistant":
                         plan.assistant.append(content)
-                    elif role == "user":
-                        seen_user = True
                     else:
-                        seen_system = True
+                        to_strings(content)
+                        if role == "user":
+                            seen_user = True
+                        else:
+                            seen_system = True
                     if open_calls:
                         self._unanswered(open_calls)
                         open_calls = {}

@@ -46,11 +46,12 @@ class Plan:
     """What one example is made of, for counting and statistics."""
 
     strings: list[str] = field(default_factory=list)
-    """Strings whose tokens count toward the example (repeats allowed)."""
+    """Strings whose tokens count toward the example (repeats allowed), but for `assistant`."""
     const: int = TOKENS_PER_EXAMPLE
     """Fixed tokens around the strings (message framing, names, images, tool calls)."""
     assistant: list[str] = field(default_factory=list)
-    """Assistant (or DPO output, or completion) text, for the assistant-token statistics."""
+    """Assistant (or DPO output, or completion) text: it counts toward the example too, and
+    makes the assistant-token statistics. Each string is in one list only."""
     messages: int = 0
     has_system: bool = False
     has_user: bool = False
@@ -200,9 +201,7 @@ class FieldChecks:
         if isinstance(content, str):
             if content or role != "assistant" or not msg.get("tool_calls"):
                 self._check_text_content(content, cpath)
-            self._text(content, cpath, plan)
-            if role == "assistant":
-                plan.assistant.append(content)
+            self._text(content, cpath, plan, assistant=role == "assistant")
             return
         if not isinstance(content, list) or role == "function":
             self.add(
@@ -227,9 +226,7 @@ class FieldChecks:
                     self.add("missing_key", f"{ppath}.text", "text parts need a string 'text'")
                     continue
                 self._check_text_content(text, f"{ppath}.text")
-                self._text(text, f"{ppath}.text", plan)
-                if role == "assistant":
-                    plan.assistant.append(text)
+                self._text(text, f"{ppath}.text", plan, assistant=role == "assistant")
             elif kind == "image_url":
                 self._image(part, role, ppath, plan)
             elif kind == "refusal" and role == "assistant":
@@ -397,8 +394,8 @@ class FieldChecks:
             )
         self._text(args, f"{path}.arguments", plan)
 
-    def _text(self, text: str, path: str, plan: Plan) -> None:
-        plan.strings.append(text)
+    def _text(self, text: str, path: str, plan: Plan, *, assistant: bool = False) -> None:
+        (plan.assistant if assistant else plan.strings).append(text)
         if "<|" in text:
             match = _SPECIAL.search(text)
             if match is not None:

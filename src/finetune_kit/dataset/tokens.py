@@ -192,13 +192,19 @@ class TokenCounter:
         When `exact` is False the example has more than `limit` tokens and both counts are
         lower bounds: counting stopped on a long string once that was certain.
         """
+        total, exact = self._add(plan.strings, plan.const, limit, exact=True)
+        if not plan.assistant:
+            return total, 0, exact
+        with_assistant, exact = self._add(plan.assistant, total, limit, exact=exact)
+        return with_assistant, with_assistant - total, exact
+
+    def _add(
+        self, strings: list[str], total: int, limit: int | None, *, exact: bool
+    ) -> tuple[int, bool]:
+        """`total` plus the tokens of `strings`; once inexact, long strings are left out."""
         cache = self._cache
         cached = cache.get  # a hit is always a string of at most _DIRECT_CHARS
-        count = self.count
-        total = plan.const
-        exact = True
-        long_counts: dict[int, int] | None = None
-        for text in plan.strings:
+        for text in strings:
             n = cached(text)
             if n is not None:
                 total += n
@@ -215,20 +221,8 @@ class TokenCounter:
                 total += n
             elif exact:
                 n, exact = self.count_upto(text, None if limit is None else max(limit - total, 0))
-                if long_counts is None:
-                    long_counts = {}
-                long_counts[id(text)] = n
                 total += n
-        assistant = 0
-        for text in plan.assistant:
-            n = cached(text)
-            if n is not None:
-                assistant += n
-            elif len(text) <= _DIRECT_CHARS:
-                assistant += count(text)
-            elif long_counts is not None:
-                assistant += long_counts.get(id(text), 0)
-        return total, assistant, exact
+        return total, exact
 
 
 def count_tokens(text: str, *, model: str) -> int:
