@@ -28,6 +28,7 @@ import importlib
 import math
 import shutil
 import signal
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,12 @@ def load_training_stack() -> str | None:
             require(name)  # pay the imports once, before the first job
         require("transformers").logging.set_verbosity_error()
         require("datasets").disable_progress_bars()
+        # TRL still passes transformers' old names: a warning per job that no user can act on.
+        warnings.filterwarnings(
+            "ignore",
+            message=r"`(is_)?gradient_checkpointing` is deprecated",
+            category=FutureWarning,
+        )
     except ConfigurationError as exc:
         return str(exc)
     return None
