@@ -14,7 +14,8 @@ Rows, in one process run (alternating, best of `--repeat`):
 Throughput is trained-on tokens (every token of every row, x epochs) per second of the training
 loop. The goal: the engine within 5% of direct. Then chat latency through `InferenceEngine`:
 greedy answers of `--max-tokens` tokens, median and p90 time, time to the first streamed piece,
-and generated tokens per second.
+and generated tokens per second; and the same through `local serve`'s HTTP server with the raw
+openai SDK (the base model), also with 4 clients at once.
 
 Without `--model`, a random Llama (`--hidden`, `--layers`) with a tokenizer trained here is
 written to `benchmarks/.data/local-model` (nothing downloaded).
@@ -27,6 +28,7 @@ import json
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -316,6 +318,63 @@ def main() -> None:  # noqa: PLR0915 - a script
             f"chat (tuned, greedy, max {args.max_tokens} tokens, {args.requests} requests): "
             f"median {statistics.median(times) * 1000:.0f} ms, p90 {times[int(0.9 * (len(times) - 1))] * 1000:.0f} ms, "
             f"first piece {statistics.median(firsts) * 1000:.0f} ms, {generated / sum(times):.0f} tokens/s"
+        )
+        served_chat(model, messages, args)
+
+
+def served_chat(model: str, messages: list[dict[str, str]], args: argparse.Namespace) -> None:
+    """The base model through `local serve`'s HTTP server and the raw openai SDK: the same
+    greedy answers as above plus the platform's routes, JSON and a real socket."""
+    import openai  # noqa: PLC0415
+
+    from finetune_kit.local.platform import LocalPlatform  # noqa: PLC0415
+    from finetune_kit.platform.server import PlatformServer  # noqa: PLC0415
+
+    with (
+        tempfile.TemporaryDirectory() as root,
+        LocalPlatform(models={"base": model}, root=root) as platform,
+        PlatformServer(platform).start() as server,
+    ):
+        client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
+
+        def ask() -> int:
+            response = client.chat.completions.create(
+                model="base", messages=messages, temperature=0, max_tokens=args.max_tokens
+            )
+            return response.usage.completion_tokens if response.usage else 0
+
+        ask()  # load and warm up
+        times: list[float] = []
+        generated = 0
+        for _ in range(args.requests):
+            t0 = time.perf_counter()
+            generated += ask()
+            times.append(time.perf_counter() - t0)
+        firsts: list[float] = []
+        for _ in range(min(5, args.requests)):
+            t0 = time.perf_counter()
+            stream = client.chat.completions.create(
+                model="base",
+                messages=messages,
+                temperature=0,
+                max_tokens=args.max_tokens,
+                stream=True,
+            )
+            next(iter(stream), None)
+            firsts.append(time.perf_counter() - t0)
+            stream.close()
+        with ThreadPoolExecutor(4) as pool:
+            t0 = time.perf_counter()
+            answered = list(pool.map(lambda _: ask(), range(args.requests)))
+            wall = time.perf_counter() - t0
+        times.sort()
+        print(
+            f"chat through local serve (base, greedy, max {args.max_tokens} tokens, "
+            f"{args.requests} requests): median {statistics.median(times) * 1000:.0f} ms, "
+            f"p90 {times[int(0.9 * (len(times) - 1))] * 1000:.0f} ms, first chunk "
+            f"{statistics.median(firsts) * 1000:.0f} ms, {generated / sum(times):.0f} tokens/s; "
+            f"4 clients at once: {len(answered) / wall:.1f} requests/s "
+            f"({sum(answered) / wall:.0f} tokens/s)"
         )
 
 
