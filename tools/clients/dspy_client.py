@@ -26,22 +26,9 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import dspy
+from common import KEY, PAIRS
 from dspy.clients.openai import OpenAIProvider
 from dspy.clients.utils_finetune import TrainDataFormat
-
-KEY = "sk-local"
-PAIRS = [
-    ("France", "Paris"),
-    ("Spain", "Madrid"),
-    ("Italy", "Rome"),
-    ("Peru", "Lima"),
-    ("Chile", "Santiago"),
-    ("Japan", "Tokyo"),
-    ("Kenya", "Nairobi"),
-    ("Canada", "Ottawa"),
-    ("Norway", "Oslo"),
-    ("Egypt", "Cairo"),
-]
 
 
 class Capital(dspy.Signature):

@@ -23,34 +23,13 @@ from importlib.metadata import version
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm
+from common import KEY, QUESTION, TERMINAL, rows
 
 # Its fine-tuning helpers look the model up in its price map, and print a red "Provider List"
 # banner for every name it does not know (any model of yours): harmless, silenced here.
 litellm.suppress_debug_info = True
 
-ROWS = [
-    {
-        "messages": [
-            {"role": "user", "content": f"What is the capital of {country}?"},
-            {"role": "assistant", "content": f"{city}."},
-        ]
-    }
-    for country, city in [
-        ("France", "Paris"),
-        ("Spain", "Madrid"),
-        ("Italy", "Rome"),
-        ("Peru", "Lima"),
-        ("Chile", "Santiago"),
-        ("Japan", "Tokyo"),
-        ("Kenya", "Nairobi"),
-        ("Canada", "Ottawa"),
-        ("Norway", "Oslo"),
-        ("Egypt", "Cairo"),
-    ]
-]
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-TERMINAL = ("succeeded", "failed", "cancelled")
-KEY = "sk-local"
+ROWS = rows()
 
 
 def chat(url: str, model: str) -> None:

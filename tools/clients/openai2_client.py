@@ -21,30 +21,9 @@ import json
 import time
 
 import openai
+from common import QUESTION, TERMINAL, rows
 
-ROWS = [
-    {
-        "messages": [
-            {"role": "system", "content": "You are a terse geography tutor."},
-            {"role": "user", "content": f"What is the capital of {country}?"},
-            {"role": "assistant", "content": f"{city}."},
-        ]
-    }
-    for country, city in [
-        ("France", "Paris"),
-        ("Spain", "Madrid"),
-        ("Italy", "Rome"),
-        ("Peru", "Lima"),
-        ("Chile", "Santiago"),
-        ("Japan", "Tokyo"),
-        ("Kenya", "Nairobi"),
-        ("Canada", "Ottawa"),
-        ("Norway", "Oslo"),
-        ("Egypt", "Cairo"),
-    ]
-]
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-TERMINAL = ("succeeded", "failed", "cancelled")
+ROWS = rows(system="You are a terse geography tutor.")
 
 
 def chat(client: openai.OpenAI, model: str) -> None:
