@@ -322,7 +322,7 @@ def main() -> None:  # noqa: PLR0915 - a script
         served_chat(model, messages, args)
 
 
-def served_chat(model: str, messages: list[dict[str, str]], args: argparse.Namespace) -> None:
+def served_chat(model: str, messages: list[Any], args: argparse.Namespace) -> None:
     """The base model through `local serve`'s HTTP server and the raw openai SDK: the same
     greedy answers as above plus the platform's routes, JSON and a real socket."""
     import openai  # noqa: PLC0415

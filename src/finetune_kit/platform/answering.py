@@ -8,6 +8,7 @@ Shared by the chat route and batches: a completion is written once.
 from __future__ import annotations
 
 import json
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from finetune_kit.platform.engine import Completion, Piece
@@ -15,6 +16,8 @@ from finetune_kit.platform.state import is_tuned_name
 from finetune_kit.platform.wire import ApiError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from finetune_kit.platform.state import PlatformState
 
 __all__ = [
@@ -25,7 +28,6 @@ __all__ = [
     "choices_param",
     "completion_body",
     "deployed_model",
-    "stream_events",
     "stream_options",
 ]
 
@@ -128,20 +130,72 @@ def answer(
 
 
 def answer_streamed(
-    api: PlatformState, model: str, messages: list[Any], body: dict[str, Any], *, n: int
-) -> tuple[Completion, list[list[str]]]:
-    """`answer`, streamed: the completion and each choice's pieces, in order."""
+    api: PlatformState,
+    model: str,
+    messages: list[Any],
+    body: dict[str, Any],
+    *,
+    n: int,
+    include_usage: bool,
+) -> Iterator[bytes]:
+    """`answer`, streamed: the server-sent events of its stream, each as the engine allows.
+
+    The model is looked up, the completion's id and time drawn and the engine started (its
+    first item taken) before this returns, so what fails there is still an `ApiError` (or the
+    engine's exception) raised here. The events: each choice's first chunk with the role, one
+    chunk per `Piece` in the order the engine yields them (one token each), each choice's
+    chunk with its finish reason; with `include_usage`, every chunk carries `"usage": null`
+    and a last chunk with no choices carries the usage. Then `data: [DONE]`. A stream that
+    ends without a `Completion` raises `ApiError` 500 from the iterator.
+    """
     served = api.served(model)
-    split: list[list[str]] = [[] for _ in range(n)]
+    items = iter(api.inference.stream(served, messages, _params(body, n)))
+    first = next(items, None)
+    head: dict[str, Any] = {
+        "id": api.new_id("chatcmpl-"),
+        "object": "chat.completion.chunk",
+        "created": int(api.now()),
+        "model": model,
+        "service_tier": "default",
+        "system_fingerprint": api.system_fingerprint,
+    }
+    if include_usage:
+        head["usage"] = None
+    return _events(head, n, items if first is None else chain((first,), items))
+
+
+def _events(head: dict[str, Any], n: int, items: Iterator[Piece | Completion]) -> Iterator[bytes]:
+    def event(chunk: dict[str, Any]) -> bytes:
+        return f"data: {json.dumps(chunk)}\n\n".encode()
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**head, "choices": [choice]}
+
+    for index in range(n):
+        yield event(chunk(index, {"role": "assistant", "content": "", "refusal": None}))
     completion: Completion | None = None
-    for item in api.inference.stream(served, messages, _params(body, n)):
+    for item in items:
         if isinstance(item, Piece):
-            split[item.index].append(item.text)
+            yield event(chunk(item.index, {"content": item.text}))
         else:
             completion = item
     if completion is None:
         raise ApiError(500, "The model's stream ended without a completion.")
-    return completion, split
+    for index, choice in enumerate(completion.choices):
+        yield event(chunk(index, {}, choice.finish_reason))
+    if "usage" in head:
+        yield event({**head, "choices": [], "usage": _usage(completion)})
+    yield b"data: [DONE]\n\n"
+
+
+def _usage(completion: Completion) -> dict[str, int]:
+    completion_tokens = sum(c.completion_tokens for c in completion.choices)
+    return {
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": completion.prompt_tokens + completion_tokens,
+    }
 
 
 def completion_body(api: PlatformState, model: str, completion: Completion) -> dict[str, Any]:
@@ -160,60 +214,13 @@ def completion_body(api: PlatformState, model: str, completion: Completion) -> d
         }
         for index, choice in enumerate(completion.choices)
     ]
-    completion_tokens = sum(c.completion_tokens for c in completion.choices)
     return {
         "id": api.new_id("chatcmpl-"),
         "object": "chat.completion",
         "created": int(api.now()),
         "model": model,
         "choices": choices,
-        "usage": {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": completion.prompt_tokens + completion_tokens,
-        },
+        "usage": _usage(completion),
         "system_fingerprint": api.system_fingerprint,
         "service_tier": "default",
     }
-
-
-def stream_events(
-    completion: dict[str, Any], split: list[list[str]], *, include_usage: bool
-) -> bytes:
-    """A `ChatCompletion` JSON as the server-sent events of its stream (`stream: true`).
-
-    Each choice streams as the API does: a first chunk with the role, one chunk per piece of
-    its content (`split[index]`, one token each), a chunk with the finish reason; choices are
-    interleaved. With `include_usage`, every chunk carries `"usage": null` and a last chunk with
-    no choices carries the usage. Then `data: [DONE]`.
-    """
-    head = {
-        "id": completion["id"],
-        "object": "chat.completion.chunk",
-        "created": completion["created"],
-        "model": completion["model"],
-        "service_tier": completion.get("service_tier"),
-        "system_fingerprint": completion.get("system_fingerprint"),
-    }
-    if include_usage:
-        head["usage"] = None
-
-    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {**head, "choices": [choice]}
-
-    choices = completion["choices"]
-    chunks = [
-        chunk(c["index"], {"role": "assistant", "content": "", "refusal": None}) for c in choices
-    ]
-    for step in range(max((len(p) for p in split), default=0)):
-        chunks += [
-            chunk(c["index"], {"content": parts[step]})
-            for c, parts in zip(choices, split, strict=True)
-            if step < len(parts)
-        ]
-    chunks += [chunk(c["index"], {}, c["finish_reason"]) for c in choices]
-    if include_usage:
-        chunks.append({**head, "choices": [], "usage": completion["usage"]})
-    lines = [f"data: {json.dumps(c)}\n\n" for c in chunks]
-    return ("".join(lines) + "data: [DONE]\n\n").encode()

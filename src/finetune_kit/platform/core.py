@@ -9,6 +9,8 @@ is its engines' (`finetune_kit.platform.engine`). `finetune_kit.testing.Simulato
 from __future__ import annotations
 
 import importlib
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from openai import AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI
@@ -137,19 +139,37 @@ class Platform(PlatformState):
     # --- the request loop -------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
-        """Answer one request (faults and latency applied)."""
-        with self._lock:
-            try:
-                ctx, handler = self._route(request)
-            except ApiError as err:
-                self.log.append((request.method, "unknown", err.status))
-                response = err.response()
-                response.headers["x-request-id"] = self._request_id()
-                return response
-            self.calls[ctx.route] += 1
-            response = self._answer(request, ctx, handler)
-            self.log.append((request.method, ctx.route, response.status))
+        """Answer one request (faults and latency applied).
+
+        Requests are answered one at a time. A `streaming` request's streamed answer comes as
+        `Response.chunks`, made as the engine goes, and the platform stays locked until they
+        are exhausted or closed (by the caller, in this thread); any other answer's body is
+        whole.
+        """
+        self._lock.acquire()
+        try:
+            response = self._handle(request)
+        except BaseException:
+            self._lock.release()
+            raise
+        if response.chunks is None:
+            self._lock.release()
+        else:
+            response.chunks = _Locked(response.chunks, self._lock)
+        return response
+
+    def _handle(self, request: Request) -> Response:
+        try:
+            ctx, handler = self._route(request)
+        except ApiError as err:
+            self.log.append((request.method, "unknown", err.status))
+            response = err.response()
+            response.headers["x-request-id"] = self._request_id()
             return response
+        self.calls[ctx.route] += 1
+        response = self._answer(request, ctx, handler)
+        self.log.append((request.method, ctx.route, response.status))
+        return response
 
     def _answer(self, request: Request, ctx: Context, handler: Handler) -> Response:
         delay = self.faults.delay(ctx.route)
@@ -160,6 +180,8 @@ class Platform(PlatformState):
             try:
                 self._authenticate(request, ctx)
                 response = handler(self, request, ctx)
+                if response.chunks is not None and (not request.streaming or fault is not None):
+                    response.body, response.chunks = b"".join(response.chunks), None
                 self.store.flush()
             except ApiError as err:
                 response = err.response()
@@ -220,6 +242,39 @@ class Platform(PlatformState):
             "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             code="missing_api_key",
         )
+
+
+class _Locked(Iterator[bytes]):
+    """A streamed body that holds the platform's lock (taken by `handle`) until it ends.
+
+    The lock is released when the body is exhausted, raises, or is closed: whoever asked for a
+    streamed answer iterates or closes it in the thread that asked.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], lock: threading.RLock) -> None:
+        self._chunks = chunks
+        self._lock: threading.RLock | None = lock
+
+    def __next__(self) -> bytes:
+        if self._lock is None:
+            raise StopIteration
+        try:
+            return next(self._chunks)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the stream (the engine stops generating) and release the platform."""
+        lock, self._lock = self._lock, None
+        if lock is None:
+            return
+        try:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+        finally:
+            lock.release()
 
 
 def _azure_defaults(kwargs: dict[str, Any], endpoint: str, api_key: str) -> dict[str, Any]:

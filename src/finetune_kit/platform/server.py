@@ -8,17 +8,19 @@ Standard library only: a `ThreadingHTTPServer` whose handler turns each request 
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import socketserver
 import sys
 import threading
 import traceback
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from finetune_kit.platform.wire import Answering, ApiError, Request, Response
+from finetune_kit.platform.wire import Answering, ApiError, Request, Response, error_body
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -155,7 +157,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         parts = urlsplit(self.path)
         request = Request.build(
-            self.command, unquote(parts.path), parts.query, dict(self.headers.items()), body
+            self.command,
+            unquote(parts.path),
+            parts.query,
+            dict(self.headers.items()),
+            body,
+            streaming=True,
         )
         sim = self.server.sim
         try:
@@ -163,15 +170,23 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - a platform bug must still get an answer
             traceback.print_exc()
             response = ApiError(500, f"The {self.server.label} failed: {exc!r}").response()
-        if response.delay:
-            sim.clock.sleep(response.delay)
-        if response.fault is not None:
-            # Both faults end the connection without a response: the client sees the server
-            # disconnect (openai.APIConnectionError), at once rather than after its read timeout.
-            self.log_message('"%s" %s: closed without a response', self.requestline, response.fault)
-            self.close_connection = True
-            return
-        self._send(response)
+        # A streamed body holds the platform until it ends: close it whatever happens here.
+        with contextlib.closing(_Closable(response.chunks)):
+            if response.delay:
+                sim.clock.sleep(response.delay)
+            if response.fault is not None:
+                # Both faults end the connection without a response: the client sees the server
+                # disconnect (openai.APIConnectionError), at once rather than after its read
+                # timeout.
+                self.log_message(
+                    '"%s" %s: closed without a response', self.requestline, response.fault
+                )
+                self.close_connection = True
+                return
+            if response.chunks is None:
+                self._send(response)
+            else:
+                self._send_streamed(response, response.chunks)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_request  # noqa: N815
 
@@ -231,10 +246,72 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
+    def _send_streamed(self, response: Response, chunks: Iterator[bytes]) -> None:
+        """Send each chunk as it comes: HTTP/1.1 chunked encoding (HTTP/1.0: until closed).
+
+        Once the status is sent an error can't become one: a failure of the stream ends it
+        with an `error` event in the API's envelope (the SDK raises `openai.APIError` with its
+        message), and the response still ends properly.
+        """
+        chunked = self.request_version != "HTTP/1.0"
+        if not chunked:
+            self.close_connection = True
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        frame = _chunk if chunked else bytes
+        while True:
+            try:
+                data = next(chunks)
+            except StopIteration:
+                break
+            except Exception as exc:  # noqa: BLE001 - the client must hear how the stream ended
+                self.wfile.write(frame(self._error_event(exc)))
+                break
+            if data:  # an empty chunk would end a chunked body
+                self.wfile.write(frame(data))
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _error_event(self, exc: Exception) -> bytes:
+        if isinstance(exc, ApiError):
+            body = exc.response().body
+        else:
+            traceback.print_exc()
+            message = f"The {self.server.label} failed while streaming: {exc!r}"
+            body = json.dumps(error_body(message, type_="server_error")).encode()
+        self.log_message('"%s" stream failed: %s', self.requestline, body.decode())
+        return b"data: " + body + b"\n\n"
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         """Log to stderr only when the server is verbose."""
         if self.server.verbose:
             super().log_message(format, *args)
+
+
+def _chunk(data: bytes) -> bytes:
+    """`data` as one chunk of a chunked body."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+class _Closable:
+    """`close()` for a response's streamed body, if any (releasing the platform)."""
+
+    def __init__(self, chunks: Iterator[bytes] | None) -> None:
+        self._chunks = chunks
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
 
 class PlatformServer:
@@ -248,6 +325,9 @@ class PlatformServer:
     idle for `idle_timeout` seconds is closed, so its thread ends. Bodies over `MAX_BODY_BYTES`
     (announced by `Content-Length`) are refused with 413 without being read. Faults are carried
     to the socket: a `disconnect` or `timeout` fault closes the connection without a response.
+    A streamed chat completion (`stream: true`) is sent event by event as the engine makes
+    them (chunked transfer encoding), the platform answering nothing else meanwhile; should
+    the engine fail once it has begun, the stream ends with an `error` event.
 
     Args:
         platform: What answers (a `Platform`, or anything with `handle` and `clock`).

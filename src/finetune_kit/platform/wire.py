@@ -7,6 +7,7 @@ socket server alike. `Answering` is all that carries requests to a platform need
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import parse_qsl
@@ -39,10 +40,22 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     """Header names in lower case."""
     body: bytes = b""
+    streaming: bool = False
+    """Whether the carrier sends a body as it is produced (the socket server does): a streamed
+    answer (`stream: true`) then comes as `Response.chunks`, and the platform answers nothing
+    else until they are exhausted or closed, which the carrier must do in the calling thread.
+    False (in-process transports, respx): the body is joined, as always."""
 
     @classmethod
     def build(
-        cls, method: str, path: str, query_string: str, headers: dict[str, str], body: bytes
+        cls,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: dict[str, str],
+        body: bytes,
+        *,
+        streaming: bool = False,
     ) -> Request:
         """Build from raw parts (header names are lower-cased here)."""
         return cls(
@@ -51,6 +64,7 @@ class Request:
             query=tuple(parse_qsl(query_string, keep_blank_values=True)),
             headers={k.lower(): v for k, v in headers.items()},
             body=body,
+            streaming=streaming,
         )
 
     def param(self, name: str) -> str | None:
@@ -88,6 +102,9 @@ class Response:
     """A transport failure to raise instead of answering."""
     delay: float = 0.0
     """Seconds to wait before answering (the latency model)."""
+    chunks: Iterator[bytes] | None = None
+    """A body sent as it is produced (a chat completion's server-sent events, one per item),
+    instead of `body`; only for a `Request` with `streaming`. Exhaust or `close()` it."""
 
     @classmethod
     def of_json(

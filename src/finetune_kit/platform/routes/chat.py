@@ -10,7 +10,6 @@ from finetune_kit.platform.answering import (
     choices_param,
     completion_body,
     deployed_model,
-    stream_events,
     stream_options,
 )
 from finetune_kit.platform.routes._base import Context, ok, route
@@ -27,7 +26,9 @@ __all__: list[str] = []
 def chat_create(api: PlatformState, req: Request, ctx: Context) -> Response:
     """POST /chat/completions: the engine answers, in `n` choices.
 
-    `stream: true` answers server-sent events (`chat.completion.chunk`s). On Azure the model
+    `stream: true` answers server-sent events (`chat.completion.chunk`s), as `chunks` made as
+    the engine yields its pieces (`Platform.handle` joins them unless the request is
+    `streaming`, e.g. from the socket server). On Azure the model
     is a deployment name: a tuned model answers only once deployed.
     """
     body = req.json()
@@ -56,8 +57,5 @@ def chat_create(api: PlatformState, req: Request, ctx: Context) -> Response:
     include_usage = stream_options(body)
     if body.get("stream") is not True:
         return ok(completion_body(api, model, answer(api, model, messages, body, n=n)))
-    completion, split = answer_streamed(api, model, messages, body, n=n)
-    events = stream_events(
-        completion_body(api, model, completion), split, include_usage=include_usage
-    )
-    return Response(200, {"content-type": "text/event-stream; charset=utf-8"}, events)
+    events = answer_streamed(api, model, messages, body, n=n, include_usage=include_usage)
+    return Response(200, {"content-type": "text/event-stream; charset=utf-8"}, chunks=events)
