@@ -9,7 +9,7 @@ import os
 import stat
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,24 +32,10 @@ from tests.jobs._helpers import (
     MODEL,
     Event,
     HarnessFactory,
-    Twin,
-    harness_factory,
     record_ids,
 )
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Twin:
-    value: Twin = request.param
-    return value
-
-
-@pytest.fixture
-async def make(flavour: Twin) -> AsyncIterator[HarnessFactory]:
-    async for factory in harness_factory(flavour):
-        yield factory
 
 
 @pytest.fixture(autouse=True)

@@ -39,12 +39,6 @@ Twin = Literal["sync", "async"]
 NOW = 1_793_491_200.0
 
 
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Twin:
-    value: Twin = request.param
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class Ask(Call):
     """A call: `perform` answers `n * 10` (or raises what the test makes it raise)."""

@@ -8,7 +8,6 @@ would be the backoff, or months.
 from __future__ import annotations
 
 import email.utils
-from collections.abc import AsyncIterator
 from typing import Literal
 
 import pytest
@@ -16,24 +15,12 @@ import pytest
 from finetune_kit.platform.faults import Fault
 from finetune_kit.platform.wire import error_body
 from finetune_kit.testing import Simulator
-from tests.jobs._helpers import HarnessFactory, Twin, harness_factory
+from tests.jobs._helpers import HarnessFactory
 
 pytestmark = pytest.mark.anyio
 
 AHEAD = 90
 """How far ahead of the simulator's clock the Retry-After date is, in seconds."""
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Twin:
-    value: Twin = request.param
-    return value
-
-
-@pytest.fixture
-async def make(flavour: Twin) -> AsyncIterator[HarnessFactory]:
-    async for factory in harness_factory(flavour):
-        yield factory
 
 
 def rate_limit_until(sim: Simulator, route: str) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,8 +42,6 @@ from tests.jobs._helpers import (
     Event,
     Harness,
     HarnessFactory,
-    Twin,
-    harness_factory,
     no_sdk_sleep,
     record_ids,
 )
@@ -59,18 +56,6 @@ RUNNING = 90
 FP = re.compile(r"^[0-9a-f]{32}$")
 BIG = {"n_epochs": 50}
 """With `Timing(step=0.1)`: 500 steps in 50 s, hundreds of events between two looks."""
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Twin:
-    value: Twin = request.param
-    return value
-
-
-@pytest.fixture
-async def make(flavour: Twin) -> AsyncIterator[HarnessFactory]:
-    async for factory in harness_factory(flavour):
-        yield factory
 
 
 @pytest.fixture

@@ -20,12 +20,6 @@ pytestmark = pytest.mark.anyio
 Twin = Literal["sync", "async"]
 
 
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Twin:
-    value: Twin = request.param
-    return value
-
-
 async def _upload(sim: Simulator, flavour: Twin, **options: float) -> FileObject:
     opts = UploadOptions(**options)  # type: ignore[arg-type]
     if flavour == "sync":

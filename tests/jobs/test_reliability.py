@@ -33,7 +33,6 @@ from tests.jobs._helpers import (
     HarnessFactory,
     Job,
     Twin,
-    harness_factory,
     no_sdk_sleep,
     record_ids,
 )
@@ -42,18 +41,6 @@ pytestmark = pytest.mark.anyio
 
 SECRET = "sk-secret-XYZ"
 OPENAI_V1 = "https://api.openai.com/v1"
-
-
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Twin:
-    value: Twin = request.param
-    return value
-
-
-@pytest.fixture
-async def make(flavour: Twin) -> AsyncIterator[HarnessFactory]:
-    async for factory in harness_factory(flavour):
-        yield factory
 
 
 @pytest.fixture

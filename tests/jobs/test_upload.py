@@ -95,12 +95,6 @@ async def make(sim: Simulator, flavour: Twin) -> AsyncIterator[Uploader]:
         await uploader.close()
 
 
-@pytest.fixture(params=["sync", "async"])
-def flavour(request: pytest.FixtureRequest) -> Twin:
-    value: Twin = request.param
-    return value
-
-
 @pytest.fixture
 def sim() -> Simulator:
     return Simulator()
