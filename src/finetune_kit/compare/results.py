@@ -20,6 +20,7 @@ from finetune_kit._core.scoring import (
     wilson,
 )
 from finetune_kit.exceptions import ConfigurationError
+from finetune_kit.report import summary
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -273,32 +274,12 @@ class Comparison(BaseModel):
         graded answer. `str(comparison)` is this, with the default `items`.
         """
         graders = self.graders
-        head = [
-            "model",
-            "items",
-            "errors",
-            *[f"{g} pass" for g in graders],
-            "latency p50 / p95",
-            "prompt tok/item",
-            "completion tok/item",
-            "cost/item",
-        ]
+        head = summary.head(graders)
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for model in self.models:
-            s = self.summaries[model]
-            rates = [_rate_text(s.pass_rates.get(g)) for g in graders]
-            cost = f"${s.cost_per_item:.5f}" if s.cost_per_item is not None else "-"
-            if s.answered:
-                latency = f"{s.latency_p50:.2f} / {s.latency_p95:.2f} s"
-                tokens = f"{s.prompt_tokens_per_item:.1f} | {s.completion_tokens_per_item:.1f}"
-            else:
-                latency, tokens = "n/a", "n/a | n/a"
-            lines.append(
-                f"| {model} | {s.items} | {s.errors} | "
-                + " | ".join(rates)
-                + (" | " if rates else "")
-                + f"{latency} | {tokens} | {cost} |"
-            )
+        lines += [
+            "| " + " | ".join(summary.row(model, self.summaries[model], graders)) + " |"
+            for model in self.models
+        ]
         if graders:
             lines += ["", *[f"- {self.verdict(g)}" for g in graders]]
         lines += [
@@ -327,11 +308,6 @@ class CompareInterrupted(KeyboardInterrupt):
         answered = sum(s.answered for s in comparison.summaries.values())
         super().__init__(f"interrupted: {answered} of {total} calls answered")
         self.comparison = comparison
-
-
-def _rate_text(rate: tuple[float, float, float] | None) -> str:
-    """A rate with its interval, `"67% [33%, 100%]"`, or `"n/a"` when there is none."""
-    return "n/a" if rate is None else f"{rate[0]:.0%} [{rate[1]:.0%}, {rate[2]:.0%}]"
 
 
 def _points(difference: float) -> str:

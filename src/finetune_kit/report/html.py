@@ -11,6 +11,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from finetune_kit._io import write_text
+from finetune_kit.report import summary
 from finetune_kit.report.curves import Series, _render, series, sparkline
 
 if TYPE_CHECKING:  # compare is above: its Comparison.to_html imports this module
@@ -39,50 +40,23 @@ table.last{width:auto}td.spark{font-family:ui-monospace,monospace;letter-spacing
 """
 
 
-def _pct(value: float) -> str:
-    return f"{value:.0%}"
-
-
 def _summary_table(comparison: Comparison, graders: list[str]) -> str:
-    head = [
-        "model",
-        "items",
-        "errors",
-        *[f"{g} pass" for g in graders],
-        "latency p50 / p95",
-        "prompt tok/item",
-        "completion tok/item",
-        "cost/item",
-    ]
     out = [
         '<table class="summary">',
-        "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>",
+        "<thead><tr>"
+        + "".join(f"<th>{escape(h)}</th>" for h in summary.head(graders))
+        + "</tr></thead>",
         "<tbody>",
     ]
     for model in comparison.models:
         s: ModelSummary | None = comparison.summaries.get(model)
         if s is None:
             continue
+        name, *numbers = summary.row(model, s, graders)
         cells = [
-            f"<td>{escape(model)}</td>",
-            f'<td class="num">{s.items}</td>',
-            f'<td class="num">{s.errors}</td>',
+            f"<td>{escape(name)}</td>",
+            *(f'<td class="num">{escape(n)}</td>' for n in numbers),
         ]
-        for g in graders:
-            rate = s.pass_rates.get(g)  # None: no answer was graded (every call failed)
-            text = f"{_pct(rate[0])} [{_pct(rate[1])}, {_pct(rate[2])}]" if rate else "n/a"
-            cells.append(f'<td class="num">{escape(text)}</td>')  # the 95% Wilson interval
-        cost = f"${s.cost_per_item:.5f}" if s.cost_per_item is not None else "-"
-        measured = (
-            [
-                f"{s.latency_p50:.2f} / {s.latency_p95:.2f} s",
-                f"{s.prompt_tokens_per_item:.1f}",
-                f"{s.completion_tokens_per_item:.1f}",
-            ]
-            if s.answered
-            else ["n/a"] * 3  # no answer: nothing was measured
-        )
-        cells += [f'<td class="num">{m}</td>' for m in [*measured, escape(cost)]]
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
