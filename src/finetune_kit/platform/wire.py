@@ -197,6 +197,16 @@ class ApiError(Exception):
         )
         self.headers = headers or {}
 
+    @classmethod
+    def missing(cls, param: str) -> ApiError:
+        """The API's 400 for a required parameter the request left out."""
+        return cls(
+            400,
+            f"Missing required parameter: '{param}'.",
+            param=param,
+            code="missing_required_parameter",
+        )
+
     def response(self) -> Response:
         """The error as a response."""
         body = self.body or error_body(

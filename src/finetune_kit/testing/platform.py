@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from finetune_kit.dataset import catalog
 from finetune_kit.dataset.catalog import SHUTDOWN_DATES
 from finetune_kit.platform.state import day_of
 
@@ -10,16 +11,7 @@ __all__ = ["ALIASES", "DEFAULT_SHUTDOWN_DATES", "WIND_DOWN", "day_of"]
 DEFAULT_SHUTDOWN_DATES: dict[str, str | None] = dict(SHUTDOWN_DATES)
 """The simulator's default shutdown table: the published dates (`finetune_kit.dataset.catalog`)."""
 
-ALIASES: dict[str, str] = {
-    "gpt-4o": "gpt-4o-2024-08-06",
-    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
-    "gpt-4.1": "gpt-4.1-2025-04-14",
-    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
-    "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14",
-    "o4-mini": "o4-mini-2025-04-16",
-    "gpt-3.5-turbo": "gpt-3.5-turbo-0125",
-    "gpt-35-turbo-0125": "gpt-3.5-turbo-0125",
-}
+ALIASES: dict[str, str] = {**catalog.ALIASES, "gpt-35-turbo-0125": "gpt-3.5-turbo-0125"}
 """Model aliases and Azure spellings, resolved to the dated snapshot a job reports."""
 
 WIND_DOWN = 1_799_193_600

@@ -36,23 +36,13 @@ def chat_create(api: PlatformState, req: Request, ctx: Context) -> Response:
         raise ApiError(400, "The request body must be a JSON object.")
     model = ctx.params.get("deployment") or body.get("model")
     if not isinstance(model, str) or not model:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'model'.",
-            param="model",
-            code="missing_required_parameter",
-        )
+        raise ApiError.missing("model")
     if ctx.flavor == "azure":
         model = deployed_model(api, model)
     model = api.aliases.get(model, model)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'messages'.",
-            param="messages",
-            code="missing_required_parameter",
-        )
+        raise ApiError.missing("messages")
     n = choices_param(body)
     include_usage = stream_options(body)
     if body.get("stream") is not True:

@@ -25,12 +25,7 @@ def files_create(api: PlatformState, req: Request, ctx: Context) -> Response:
     fields = multipart(req)
     purpose = fields.get("purpose", (None, b""))[1].decode()
     if "file" not in fields:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'file'.",
-            param="file",
-            code="missing_required_parameter",
-        )
+        raise ApiError.missing("file")
     if purpose not in FILE_PURPOSES:
         raise ApiError(
             400, f"Invalid value for 'purpose': {purpose!r}.", param="purpose", code="invalid_value"

@@ -27,12 +27,7 @@ def jobs_create(api: PlatformState, req: Request, ctx: Context) -> Response:
         raise ApiError(400, "The request body must be a JSON object.")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'model'.",
-            param="model",
-            code="missing_required_parameter",
-        )
+        raise ApiError.missing("model")
     if ctx.flavor == "openai" and api.wind_down is not None and api.now() >= api.wind_down:
         raise ApiError(
             403,
@@ -103,12 +98,7 @@ def jobs_create(api: PlatformState, req: Request, ctx: Context) -> Response:
 def _job_file(api: PlatformState, file_id: Any, param: str, *, required: bool) -> str | None:
     if file_id is None:
         if required:
-            raise ApiError(
-                400,
-                f"Missing required parameter: '{param}'.",
-                param=param,
-                code="missing_required_parameter",
-            )
+            raise ApiError.missing(param)
         return None
     if not isinstance(file_id, str):
         raise ApiError(400, f"Invalid '{param}': expected a file id.", param=param)

@@ -28,12 +28,7 @@ def uploads_create(api: PlatformState, req: Request, ctx: Context) -> Response:
     body = req.json()
     for key in ("bytes", "filename", "mime_type", "purpose"):
         if key not in body:
-            raise ApiError(
-                400,
-                f"Missing required parameter: '{key}'.",
-                param=key,
-                code="missing_required_parameter",
-            )
+            raise ApiError.missing(key)
     size = body["bytes"]
     if not isinstance(size, int) or not 0 < size <= _MAX_UPLOAD_BYTES:
         raise ApiError(400, "Invalid 'bytes': an Upload holds 1 byte to 8 GB.", param="bytes")
