@@ -133,7 +133,9 @@ def test_first_chunk_reaches_the_client_before_the_engine_ends() -> None:
             (None, "stop"),
         ]
         assert engine.produced == ["Hel", "lo"]
-        assert sim._lock.acquire(blocking=False) is True
+        # The server lets go once the generator is exhausted, just after writing `[DONE]`,
+        # which the client may have read first: wait for it (bounded), never poll.
+        assert sim._lock.acquire(timeout=10) is True
         sim._lock.release()
         assert client.models.list().data != []
 
