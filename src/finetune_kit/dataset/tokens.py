@@ -1,4 +1,8 @@
-"""Token counting: exact, offline, each distinct string tokenized once.
+"""Token counting: exact, offline, each distinct string tokenized once, each word too.
+
+A string not seen before is split at its spaces, where tiktoken's pre-tokenizer provably cuts
+too (rule 1 of `_parts`), and its words are counted from a cache (`_Segments`), so that
+tiktoken only encodes new words.
 
 Long strings are counted in parts cut where the tokenizer's pre-tokenizer provably splits
 anyway, so that the count is exact while memory stays bounded, and so that a long run of white
@@ -11,7 +15,8 @@ tiktoken.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from itertools import islice
 
 from finetune_kit.dataset.checks import ROLES
 from finetune_kit.dataset.encodings import ENCODINGS, get_encoding
@@ -38,6 +43,20 @@ _WS = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _HSPACE = "\t\x0b\x0c \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _SPACE_RUN = re.compile(f"[{_HSPACE}]{{{_LONG_SPACE},}}")
 _CUT = re.compile(f"[^{_WS}][{_HSPACE}]")
+# Bound on the characters held in each segment cache (cleared when full, like the string cache).
+_MAX_SEGMENT_CHARS = 1_000_000
+# `_Segments` adds 1 << _FLAG_BIT to a segment's count when no cut may follow it: a sum of
+# segment counts is then the tokens (below the bit) plus the number of such segments (above).
+_FLAG_BIT = 40
+_UNCUT = 1 << _FLAG_BIT
+_COUNT = _UNCUT - 1
+# Counting by words pays while fewer than one word in _MISS_RATIO is new (a new word costs a
+# tiktoken call of its own). The share is judged every _WINDOW words; over it, the next
+# _MIN_BACKOFF strings (doubling, up to _MAX_BACKOFF, while it stays over) go to tiktoken whole.
+_MISS_RATIO = 5
+_WINDOW = 4_096
+_MIN_BACKOFF = 64
+_MAX_BACKOFF = 4_096
 
 Part = tuple[bool, str]
 """(is one pre-tokenizer piece, text): a piece is BPE-encoded as is, text goes through tiktoken."""
@@ -105,11 +124,49 @@ def _text_parts(text: str, start: int, stop: int) -> Iterator[Part]:
         yield False, text[start:stop]
 
 
+class _Segments(dict[str, int]):
+    """Text segment -> its tokens, plus `_UNCUT` when no exact cut may follow the segment.
+
+    The segments are `text.split(" ")`'s parts. `spaced` segments are keyed without the space
+    that starts them (the part after a space), so that splitting needs no string concatenation.
+    A cut before a space is exact (rule 1 of `_parts`) only after a character that is not white
+    space: a segment that is empty (in the middle of a text: after another space) or ends in
+    white space (`str.isspace`, which holds for every Unicode White_Space character) carries
+    `_UNCUT`, which a sum of counts keeps above `_COUNT` (see `TokenCounter._count_new`).
+    """
+
+    __slots__ = ("_chars", "_count", "_spaced", "misses")
+
+    def __init__(self, count: Callable[[str], int], *, spaced: bool) -> None:
+        super().__init__()
+        self._count = count
+        self._spaced = spaced
+        self._chars = 0
+        self.misses = 0
+
+    def __missing__(self, key: str) -> int:
+        self.misses += 1
+        n = self._count(" " + key if self._spaced else key)
+        if (not key and self._spaced) or (key and key[-1].isspace()):
+            n += _UNCUT
+        if self._chars > _MAX_SEGMENT_CHARS:
+            self.clear()
+            self._chars = 0
+        self[key] = n
+        self._chars += len(key) + 1
+        return n
+
+
 class TokenCounter:
     """Counts the tokens of strings and example plans with one encoding, caching repeats.
 
     Counts are exact. With a `limit`, counting a long string may stop once it is known to be
     over the limit; the count returned is then a lower bound above the limit (see `plan`).
+
+    A string seen before is one dictionary look-up. A new one is split at its spaces (where
+    tiktoken's pre-tokenizer provably cuts too, see `_parts`) and its parts, words mostly, are
+    looked up in a second cache: tiktoken only ever encodes words that are new, which is most
+    of the saving on text that does not repeat as a whole.
     """
 
     def __init__(self, encoding: str) -> None:
@@ -121,6 +178,57 @@ class TokenCounter:
         self._max_token_bytes = 0
         self._cache: dict[str, int] = {}
         self._cached_chars = 0
+        self._first = _Segments(self._tiktoken, spaced=False)
+        self._spaced = _Segments(self._tiktoken, spaced=True)
+        self._looked_up = 0  # words looked up in this window
+        self._direct = 0  # strings left to give tiktoken whole before trying words again
+        self._backoff = _MIN_BACKOFF
+
+    def _tiktoken(self, text: str) -> int:
+        """The count tiktoken gives `text` (special-token strings count as plain text)."""
+        try:
+            return len(self._encode_core(text))
+        except UnicodeEncodeError:  # a lone surrogate: tiktoken's own fallback
+            return len(self._encode(text))
+
+    def _count_new(self, text: str) -> int:
+        """Count `text` (at most `_DIRECT_CHARS` long) and cache it.
+
+        From its words when that pays: not for text indented or with double spaces (where a cut
+        at every space is not exact), nor while most words are new (one tiktoken call per word
+        costs more than one per string); then with one tiktoken call.
+        """
+        if self._direct:
+            self._direct -= 1
+            n = self._tiktoken(text)
+        elif "  " in text or "\n " in text or len(parts := text.split(" ")) == 1:
+            n = self._tiktoken(text)
+        else:
+            spaced = self._spaced
+            n = self._first[parts[0]] + sum(map(spaced.__getitem__, islice(parts, 1, None)))
+            # Each part but the last must allow the cut after it (the last one's flag is moot).
+            if n >= _UNCUT and n >> _FLAG_BIT > spaced[parts[-1]] >> _FLAG_BIT:
+                n = self._tiktoken(text)
+            n &= _COUNT
+            self._looked_up += len(parts)
+            if self._looked_up >= _WINDOW:
+                self._judge()
+        if self._cached_chars > _MAX_CACHED_CHARS:
+            self._cache.clear()
+            self._cached_chars = 0
+        self._cache[text] = n
+        self._cached_chars += len(text)
+        return n
+
+    def _judge(self) -> None:
+        """After a window of words: too many new ones, and strings go to tiktoken whole a while."""
+        misses = self._first.misses + self._spaced.misses
+        if misses * _MISS_RATIO > self._looked_up:
+            self._direct = self._backoff
+            self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
+        else:
+            self._backoff = _MIN_BACKOFF
+        self._looked_up = self._first.misses = self._spaced.misses = 0
 
     def count(self, text: str) -> int:
         """Return the number of tokens of `text` (special-token strings count as plain text)."""
@@ -128,15 +236,7 @@ class TokenCounter:
         if n is None:
             if len(text) > _DIRECT_CHARS:
                 return self._count_long(text, None)[0]
-            try:
-                n = len(self._encode_core(text))
-            except UnicodeEncodeError:  # a lone surrogate: tiktoken's own fallback
-                n = len(self._encode(text))
-            if self._cached_chars > _MAX_CACHED_CHARS:
-                self._cache.clear()
-                self._cached_chars = 0
-            self._cache[text] = n
-            self._cached_chars += len(text)
+            n = self._count_new(text)
         return n
 
     def count_upto(self, text: str, limit: int | None) -> tuple[int, bool]:
@@ -202,23 +302,13 @@ class TokenCounter:
         self, strings: list[str], total: int, limit: int | None, *, exact: bool
     ) -> tuple[int, bool]:
         """`total` plus the tokens of `strings`; once inexact, long strings are left out."""
-        cache = self._cache
-        cached = cache.get  # a hit is always a string of at most _DIRECT_CHARS
+        cached = self._cache.get  # a hit is always a string of at most _DIRECT_CHARS
         for text in strings:
             n = cached(text)
             if n is not None:
                 total += n
-            elif (size := len(text)) <= _DIRECT_CHARS:
-                try:  # `count`, inlined
-                    n = len(self._encode_core(text))
-                except UnicodeEncodeError:  # a lone surrogate: tiktoken's own fallback
-                    n = len(self._encode(text))
-                if self._cached_chars > _MAX_CACHED_CHARS:
-                    cache.clear()
-                    self._cached_chars = 0
-                cache[text] = n
-                self._cached_chars += size
-                total += n
+            elif len(text) <= _DIRECT_CHARS:
+                total += self._count_new(text)
             elif exact:
                 n, exact = self.count_upto(text, None if limit is None else max(limit - total, 0))
                 total += n
