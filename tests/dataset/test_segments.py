@@ -61,6 +61,19 @@ def _tiktoken(encoding: str, text: str) -> int:
     return len(get_encoding(encoding).encode_ordinary(text))
 
 
+def _spy_on_tiktoken(counter: TokenCounter, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The strings `counter` gives tiktoken from now on, in order."""
+    encoded: list[str] = []
+    real = counter._encode_core
+
+    def spy(text: str) -> list[int]:
+        encoded.append(text)
+        return list(real(text))
+
+    monkeypatch.setattr(counter, "_encode_core", spy)
+    return encoded
+
+
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("text", _NAIVE_WRONG + _EDGES)
 def test_counts_equal_tiktoken_on_edge_strings(encoding: str, text: str) -> None:
@@ -95,14 +108,7 @@ def test_counts_equal_tiktoken_on_random_text(encoding: str) -> None:
 def test_tiktoken_encodes_each_word_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Three new sentences of five words: tiktoken encodes the seven distinct words only."""
     counter = TokenCounter("o200k_base")
-    encoded: list[str] = []
-    real = counter._encode_core
-
-    def spy(text: str) -> list[int]:
-        encoded.append(text)
-        return list(real(text))
-
-    monkeypatch.setattr(counter, "_encode_core", spy)
+    encoded = _spy_on_tiktoken(counter, monkeypatch)
     sentences = ["the cat sat on mats", "the cat ran on mats", "the dog sat on mats"]
     plan = Plan(strings=sentences, assistant=[], const=0)
     assert counter.plan(plan) == (sum(_tiktoken("o200k_base", s) for s in sentences), 0)
@@ -128,14 +134,7 @@ def test_strings_of_new_words_go_to_tiktoken_whole(monkeypatch: pytest.MonkeyPat
     encoded whole; the pause then doubles after the next 64 that still bring only new words.
     """
     counter = TokenCounter("o200k_base")
-    encoded: list[str] = []
-    real = counter._encode_core
-
-    def spy(text: str) -> list[int]:
-        encoded.append(text)
-        return list(real(text))
-
-    monkeypatch.setattr(counter, "_encode_core", spy)
+    encoded = _spy_on_tiktoken(counter, monkeypatch)
     texts = [" ".join(f"{i}x{j}" for j in range(64)) for i in range(200)]
     assert [counter.count(t) for t in texts] == [_tiktoken("o200k_base", t) for t in texts]
     whole = set(texts)
