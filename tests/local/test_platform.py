@@ -392,3 +392,32 @@ def test_a_restarted_server_resumes_a_crashed_job_from_its_checkpoint_and_a_clos
         assert not (platform.root / "stopped-jobs.json").exists()
     finally:
         third.close()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize(
+    ("option", "param"),
+    [
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"logprobs": True, "top_logprobs": 2}, "logprobs"),
+    ],
+    ids=["response_format", "logprobs"],
+)
+def test_output_options_it_cannot_honour_are_a_400_naming_the_remedy(
+    platform: Any, option: dict[str, Any], param: str, *, stream: bool
+) -> None:
+    """The local engine refuses JSON formats and logprobs (never ignores them), and says what to do."""
+    client: openai.OpenAI = platform.client(max_retries=0)
+    messages: Any = [{"role": "user", "content": "Answer in JSON."}]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="tiny", messages=messages, stream=stream, **GREEDY, **option
+        )
+    body = info.value.body
+    assert isinstance(body, dict)
+    assert (body["param"], body["code"]) == (param, "unsupported_parameter")
+    assert body["message"].startswith("finetune-kit's local engine ")
+    assert body["message"].endswith(
+        "leave it out, or serve the tuned adapter with vLLM's OpenAI server "
+        "(docs/guides/local.md, 'Serving the tuned adapters with vLLM')."
+    )

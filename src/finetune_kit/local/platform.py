@@ -247,6 +247,30 @@ def _chat_params(params: Mapping[str, Any]) -> local.ChatParams:
     )
 
 
+def _refuse_unsupported(params: Mapping[str, Any]) -> None:
+    """A 400 for the output options the local engine can't honour yet (never ignore them)."""
+    remedy = (
+        "leave it out, or serve the tuned adapter with vLLM's OpenAI server (docs/guides/local.md, "
+        "'Serving the tuned adapters with vLLM')."
+    )
+    fmt = params.get("response_format")
+    if fmt:
+        raise ApiError(
+            400,
+            f"finetune-kit's local engine can't constrain answers to 'response_format' of type "
+            f"{fmt.get('type')!r} yet: {remedy}",
+            param="response_format",
+            code="unsupported_parameter",
+        )
+    if params.get("logprobs"):
+        raise ApiError(
+            400,
+            f"finetune-kit's local engine doesn't return 'logprobs' yet: {remedy}",
+            param="logprobs",
+            code="unsupported_parameter",
+        )
+
+
 class LocalInference:
     """The platform's `InferenceEngine` over the local one (served names become folders)."""
 
@@ -262,6 +286,7 @@ class LocalInference:
         self, model: seam.ServedModel, messages: list[Any], params: dict[str, Any]
     ) -> seam.Completion:
         """Answer `messages` with `params["n"]` choices."""
+        _refuse_unsupported(params)
         choices = self.engine.complete(
             self.served(model), messages, _chat_params(params), tools=params.get("tools")
         )
@@ -274,6 +299,7 @@ class LocalInference:
         self, model: seam.ServedModel, messages: list[Any], params: dict[str, Any]
     ) -> Iterator[seam.Piece | seam.Completion]:
         """Each choice's pieces as they are generated (one choice after the other), then all."""
+        _refuse_unsupported(params)
         chat = _chat_params(params)
         finished: list[local.Choice] = []
         for index in range(chat.n):

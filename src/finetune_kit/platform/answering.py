@@ -12,6 +12,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from finetune_kit.platform.engine import Completion, Piece
+from finetune_kit.platform.formats import output_params
 from finetune_kit.platform.state import is_tuned_name
 from finetune_kit.platform.wire import ApiError
 
@@ -116,9 +117,11 @@ def azure_error(status: int, code: str, message: str) -> ApiError:
     return ApiError(status, message, code=code, body={"error": {"code": code, "message": message}})
 
 
-def _params(body: dict[str, Any], n: int) -> dict[str, Any]:
+def _params(body: dict[str, Any], messages: list[Any], n: int) -> dict[str, Any]:
+    """The engine's `params`: the request's, `n` and the checked output options."""
     skip = ("model", "messages", "stream", "stream_options")
-    return {**{k: v for k, v in body.items() if k not in skip}, "n": n}
+    rest = {k: v for k, v in body.items() if k not in skip}
+    return {**rest, "n": n, **output_params(body, messages)}
 
 
 def answer(
@@ -126,7 +129,7 @@ def answer(
 ) -> Completion:
     """`model`'s answers (`n` choices) from the inference engine, or the API's 404."""
     served = api.served(model)
-    return api.inference.complete(served, messages, _params(body, n))
+    return api.inference.complete(served, messages, _params(body, messages, n))
 
 
 def answer_streamed(
@@ -149,7 +152,8 @@ def answer_streamed(
     ends without a `Completion` raises `ApiError` 500 from the iterator.
     """
     served = api.served(model)
-    items = iter(api.inference.stream(served, messages, _params(body, n)))
+    params = _params(body, messages, n)
+    items = iter(api.inference.stream(served, messages, params))
     first = next(items, None)
     head: dict[str, Any] = {
         "id": api.new_id("chatcmpl-"),
@@ -168,8 +172,10 @@ def _events(head: dict[str, Any], n: int, items: Iterator[Piece | Completion]) -
     def event(chunk: dict[str, Any]) -> bytes:
         return f"data: {json.dumps(chunk)}\n\n".encode()
 
-    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def chunk(
+        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+    ) -> dict[str, Any]:
+        choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
         return {**head, "choices": [choice]}
 
     for index in range(n):
@@ -177,7 +183,9 @@ def _events(head: dict[str, Any], n: int, items: Iterator[Piece | Completion]) -
     completion: Completion | None = None
     for item in items:
         if isinstance(item, Piece):
-            yield event(chunk(item.index, {"content": item.text}))
+            yield event(
+                chunk(item.index, {"content": item.text}, logprobs=_logprobs(item.logprobs))
+            )
         else:
             completion = item
     if completion is None:
@@ -187,6 +195,11 @@ def _events(head: dict[str, Any], n: int, items: Iterator[Piece | Completion]) -
     if "usage" in head:
         yield event({**head, "choices": [], "usage": _usage(completion)})
     yield b"data: [DONE]\n\n"
+
+
+def _logprobs(content: tuple[dict[str, Any], ...] | None) -> dict[str, Any] | None:
+    """A choice's (or a chunk's) `logprobs` object: None unless the request asked for them."""
+    return None if content is None else {"content": list(content), "refusal": None}
 
 
 def _usage(completion: Completion) -> dict[str, int]:
@@ -210,7 +223,7 @@ def completion_body(api: PlatformState, model: str, completion: Completion) -> d
                 "annotations": [],
             },
             "finish_reason": choice.finish_reason,
-            "logprobs": None,
+            "logprobs": _logprobs(choice.logprobs),
         }
         for index, choice in enumerate(completion.choices)
     ]

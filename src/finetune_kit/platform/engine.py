@@ -34,8 +34,12 @@ Answering. For a chat completion the platform resolves the requested name to a `
 answer (readiness, shutdown dates, Azure deployments), then calls `complete` (or `stream` for
 `stream: true`) with the request's messages and parameters (`n`, `max_tokens` /
 `max_completion_tokens`, `stop`, `temperature`, ...: the request body less `model`, `messages`
-and `stream`). The platform writes the `ChatCompletion` (id, created, usage totals) and its
-server-sent events from what the engine returns.
+and `stream`). The output options arrive checked (`finetune_kit.platform.formats`):
+`response_format` is None (text) or the JSON format asked for, `logprobs` a bool and
+`top_logprobs` 0 to 20. An engine honours them (answers in that JSON, `Choice.logprobs` and
+`Piece.logprobs` filled) or refuses the request with a 400 `ApiError` that names the option;
+it never ignores one. The platform writes the `ChatCompletion` (id, created, usage totals) and
+its server-sent events from what the engine returns.
 """
 
 from __future__ import annotations
@@ -222,11 +226,16 @@ class ServedModel:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """One answer: its text, why it ended (`stop` or `length`), its length in tokens."""
+    """One answer: its text, why it ended (`stop` or `length`), its length in tokens.
+
+    `logprobs`: when the request asked for them, the API's `logprobs.content` entries, one per
+    token (`token`, `logprob`, `bytes`, `top_logprobs`); None otherwise.
+    """
 
     text: str
     finish_reason: Literal["stop", "length"] = "stop"
     completion_tokens: int = 0
+    logprobs: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +248,14 @@ class Completion:
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    """A streamed piece of choice `index`'s text (a token, or a few that make one character)."""
+    """A streamed piece of choice `index`'s text (a token, or a few that make one character).
+
+    `logprobs`: the piece's `logprobs.content` entries when the request asked for them.
+    """
 
     index: int
     text: str
+    logprobs: tuple[dict[str, Any], ...] | None = None
 
 
 class InferenceEngine(Protocol):

@@ -4,16 +4,22 @@ A tuned model answers with the assistant reply of the training example whose las
 is closest to the prompt's (word overlap), so it "speaks in the style it was trained on". A base
 model answers generically, at length. Both are deterministic. This is a simulation for demos and
 tests, not a language model.
+
+It honours the output options: with `response_format` the answer is JSON of that format
+(`{"answer": ...}` in JSON mode, an instance of the schema for Structured Outputs); with
+`logprobs` each token gets a made-up but deterministic log probability, and `top_logprobs`
+alternatives below it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic_core
 
@@ -21,6 +27,7 @@ from finetune_kit.dataset.catalog import model_info
 from finetune_kit.dataset.encodings import get_encoding
 from finetune_kit.dataset.tokens import TokenCounter
 from finetune_kit.platform.engine import Choice, Completion, Piece, ServedModel
+from finetune_kit.platform.formats import json_answer
 
 __all__ = [
     "SimulatedInferenceEngine",
@@ -28,6 +35,7 @@ __all__ = [
     "answer_base",
     "answer_tuned",
     "last_user_text",
+    "simulated_logprobs",
     "token_pieces",
 ]
 
@@ -143,6 +151,61 @@ def token_pieces(encoding: Any, text: str) -> list[str]:
     return pieces
 
 
+# The alternatives `top_logprobs` lists after the token itself, each less likely than the last.
+_ALTERNATIVES = (
+    " the",
+    " a",
+    ".",
+    ",",
+    " and",
+    " of",
+    " to",
+    " is",
+    " in",
+    " it",
+    "\n",
+    " that",
+    " for",
+    " on",
+    " with",
+    " as",
+    " this",
+    " be",
+    " at",
+    " or",
+    " an",
+)
+
+
+def simulated_logprobs(pieces: list[str], top: int) -> tuple[dict[str, Any], ...]:
+    """Deterministic `logprobs.content` entries for `pieces`, with `top` alternatives each.
+
+    A piece's log probability is between -0.005 and -0.5, from a checksum of the piece and its
+    position (the same answer always gets the same numbers); its alternatives are the piece
+    itself, then common tokens, each one lower by 1.
+
+    >>> simulated_logprobs(["Hi"], 2)[0]["top_logprobs"][1]["token"]
+    ' the'
+    """
+    entries = []
+    for position, piece in enumerate(pieces):
+        logprob = -round(0.005 + (zlib.crc32(f"{position}:{piece}".encode()) % 100) / 200, 4)
+        others = [t for t in _ALTERNATIVES if t != piece][: max(top - 1, 0)]
+        tops = [piece, *others][:top]
+        entries.append(
+            {
+                "token": piece,
+                "logprob": logprob,
+                "bytes": list(piece.encode()),
+                "top_logprobs": [
+                    {"token": t, "logprob": round(logprob - rank, 4), "bytes": list(t.encode())}
+                    for rank, t in enumerate(tops)
+                ],
+            }
+        )
+    return tuple(entries)
+
+
 class SimulatedInferenceEngine:
     """Simulated answers: `answer_tuned` for a tuned model, `answer_base` for a base model.
 
@@ -178,17 +241,23 @@ class SimulatedInferenceEngine:
             texts = [answer_tuned(style, messages, i) for i in range(n)]
         else:
             texts = [answer_base(model.name, messages, i) for i in range(n)]
+        if params.get("response_format"):
+            texts = [json_answer(text, params["response_format"]) for text in texts]
         counter = self.counter(model.name)
+        encoding = get_encoding(counter.encoding)
         limit = params.get("max_completion_tokens") or params.get("max_tokens")
+        top = int(params.get("top_logprobs") or 0) if params.get("logprobs") else None
         choices: list[Choice] = []
-        for text in texts:
-            tokens = counter.count(text)
+        for whole in texts:
+            text, tokens = whole, counter.count(whole)
+            finish: Literal["stop", "length"] = "stop"
             if isinstance(limit, int) and limit > 0 and tokens > limit:
-                encoding = get_encoding(counter.encoding)
-                cut = encoding.decode(encoding.encode_ordinary(text)[:limit])
-                choices.append(Choice(cut, "length", limit))
-            else:
-                choices.append(Choice(text, "stop", tokens))
+                text = encoding.decode(encoding.encode_ordinary(whole)[:limit])
+                finish, tokens = "length", limit
+            logprobs = (
+                None if top is None else simulated_logprobs(token_pieces(encoding, text), top)
+            )
+            choices.append(Choice(text, finish, tokens, logprobs))
         return Completion(choices, _prompt_tokens(counter, messages))
 
     def stream(
@@ -197,11 +266,15 @@ class SimulatedInferenceEngine:
         """`complete`, then each choice cut into its tokens (choices interleaved)."""
         completion = self.complete(model, messages, params)
         encoding = get_encoding(self.counter(model.name).encoding)
-        split = [token_pieces(encoding, choice.text) for choice in completion.choices]
+        choices = completion.choices
+        split = [token_pieces(encoding, choice.text) for choice in choices]
         for step in range(max((len(p) for p in split), default=0)):
             for index, parts in enumerate(split):
                 if step < len(parts):
-                    yield Piece(index, parts[step])
+                    logprobs = choices[index].logprobs
+                    yield Piece(
+                        index, parts[step], None if logprobs is None else logprobs[step : step + 1]
+                    )
         yield completion
 
     def _style(self, model: ServedModel) -> TrainedStyle:
