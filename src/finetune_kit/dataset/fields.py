@@ -13,6 +13,7 @@ from typing import Any
 
 import pydantic_core
 
+from finetune_kit.dataset.bounded import BoundedCache
 from finetune_kit.dataset.codes import CODES
 from finetune_kit.dataset.report import Finding
 
@@ -83,8 +84,7 @@ class FieldChecks:
         self.vision_model = vision_model
         self._line = 0
         self._out: list[Finding] = []
-        self._json_cache: dict[bytes, str] = {}
-        self._json_cached = 0
+        self._json_cache: BoundedCache[bytes, str] = BoundedCache(_MAX_JSON_CACHED)
 
     def add(self, code: str, field: str | None, message: str) -> None:
         """Record a finding on the current line."""
@@ -175,12 +175,7 @@ class FieldChecks:
             return _compact_json(value)
         text = self._json_cache.get(key)
         if text is None:
-            text = _compact_json(value)
-            if self._json_cached > _MAX_JSON_CACHED:
-                self._json_cache.clear()
-                self._json_cached = 0
-            self._json_cache[key] = text
-            self._json_cached += len(key)
+            text = self._json_cache.put(key, _compact_json(value))
         return text
 
     def _content(self, msg: dict[str, Any], role: str, path: str, plan: Plan) -> None:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from itertools import islice
 
+from finetune_kit.dataset.bounded import BoundedCache
 from finetune_kit.dataset.checks import ROLES
 from finetune_kit.dataset.encodings import ENCODINGS, get_encoding
 from finetune_kit.dataset.fields import Plan
@@ -124,7 +125,7 @@ def _text_parts(text: str, start: int, stop: int) -> Iterator[Part]:
         yield False, text[start:stop]
 
 
-class _Segments(dict[str, int]):
+class _Segments(BoundedCache[str, int]):
     """Text segment -> its tokens, plus `_UNCUT` when no exact cut may follow the segment.
 
     The segments are `text.split(" ")`'s parts. `spaced` segments are keyed without the space
@@ -135,13 +136,12 @@ class _Segments(dict[str, int]):
     `_UNCUT`, which a sum of counts keeps above `_COUNT` (see `TokenCounter._count_new`).
     """
 
-    __slots__ = ("_chars", "_count", "_spaced", "misses")
+    __slots__ = ("_count", "_spaced", "misses")
 
     def __init__(self, count: Callable[[str], int], *, spaced: bool) -> None:
-        super().__init__()
+        super().__init__(_MAX_SEGMENT_CHARS)
         self._count = count
         self._spaced = spaced
-        self._chars = 0
         self.misses = 0
 
     def __missing__(self, key: str) -> int:
@@ -149,12 +149,7 @@ class _Segments(dict[str, int]):
         n = self._count(" " + key if self._spaced else key)
         if (not key and self._spaced) or (key and key[-1].isspace()):
             n += _UNCUT
-        if self._chars > _MAX_SEGMENT_CHARS:
-            self.clear()
-            self._chars = 0
-        self[key] = n
-        self._chars += len(key) + 1
-        return n
+        return self.put(key, n)
 
 
 class TokenCounter:
@@ -176,8 +171,7 @@ class TokenCounter:
         self._encode_core = self._enc._core_bpe.encode_ordinary  # noqa: SLF001 - no wrapper frame
         self._atomic = r"\s++$" in ENCODINGS[encoding].pat_str
         self._max_token_bytes = 0
-        self._cache: dict[str, int] = {}
-        self._cached_chars = 0
+        self._cache: BoundedCache[str, int] = BoundedCache(_MAX_CACHED_CHARS)
         self._first = _Segments(self._tiktoken, spaced=False)
         self._spaced = _Segments(self._tiktoken, spaced=True)
         self._looked_up = 0  # words looked up in this window
@@ -213,12 +207,7 @@ class TokenCounter:
             self._looked_up += len(parts)
             if self._looked_up >= _WINDOW:
                 self._judge()
-        if self._cached_chars > _MAX_CACHED_CHARS:
-            self._cache.clear()
-            self._cached_chars = 0
-        self._cache[text] = n
-        self._cached_chars += len(text)
-        return n
+        return self._cache.put(text, n)
 
     def _judge(self) -> None:
         """After a window of words: too many new ones, and strings go to tiktoken whole a while."""
